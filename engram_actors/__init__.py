@@ -1,0 +1,40 @@
+"""engram-actors: parallel activation spreading over associative memory graphs.
+
+A memory graph holds memories and concepts as nodes and their associations
+as weighted edges. Spreading activates a few cues and lets activation flow
+along the edges in waves; the result tells which memories light up.
+"""
+
+import logging
+
+from .errors import (
+    ConfigError,
+    CueError,
+    EngramError,
+    GraphError,
+    GraphFormatError,
+    UnknownNodeError,
+)
+from . import reference
+from .config import SpreadConfig
+from .graph import Graph
+from .result import SpreadResult, SpreadStats
+
+__all__ = [
+    "ConfigError",
+    "CueError",
+    "EngramError",
+    "Graph",
+    "GraphError",
+    "GraphFormatError",
+    "SpreadConfig",
+    "SpreadResult",
+    "SpreadStats",
+    "UnknownNodeError",
+    "reference",
+]
+
+__version__ = "0.1.0"
+
+# The library logs but never decides where logs go; the CLI does.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

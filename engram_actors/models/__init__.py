@@ -1,0 +1,1 @@
+"""Spreading models: the compiled per-wave steps that every runner shares."""

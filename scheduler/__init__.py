@@ -1,0 +1,1 @@
+"""Coordinator, gamma-cycle barriers, stealing policy and actor placement."""

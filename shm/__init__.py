@@ -1,0 +1,1 @@
+"""Shared-memory segments, atomic slots and ring buffers for the actors."""
