@@ -64,7 +64,8 @@ def resolve_cues(graph, cues):
         )
     if ids.size == 0:
         raise CueError("no cues given; a spread needs at least one cue")
-    values = values.astype(np.float32)
+    with np.errstate(over="ignore"):
+        values = values.astype(np.float32)
     _check_activation(values, lambda at: f"node {ids[at]} (as float32)")
 
     order = np.argsort(ids, kind="stable")

@@ -57,7 +57,8 @@ def _as_weights(weight, size):
             f"weight has shape {array.shape}; expected ({size},), one per edge"
         )
     _check_weights(array)
-    as32 = array.astype(np.float32)
+    with np.errstate(over="ignore"):
+        as32 = array.astype(np.float32)
     # A finite float64 can still overflow float32.
     _check_weights(as32, name="weight (as float32)")
     return as32
@@ -194,7 +195,8 @@ class Graph:
                     f"[0, {num_nodes})"
                 )
         _check_weights(weights, name="weights")
-        as32 = weights.astype(np.float32)
+        with np.errstate(over="ignore"):
+            as32 = weights.astype(np.float32)
         _check_weights(as32, name="weights (as float32)")
         return (
             np.ascontiguousarray(indptr, np.int64),
