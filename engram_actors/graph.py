@@ -300,6 +300,15 @@ class Graph:
             self._out_degree = _readonly(np.diff(self.indptr))
         return self._out_degree
 
+    def kernel_arrays(self):
+        """``indptr``, ``indices`` and ``weights`` as compiled kernels take
+        them: offsets as uint64 and ids as uint32 (views, no copy)."""
+        return (
+            self.indptr.view(np.uint64),
+            self.indices.view(np.uint32),
+            self.weights,
+        )
+
     def neighbors(self, node):
         """Out-neighbours of ``node`` (an id or a label) and their weights."""
         u = self.node_id(node)
@@ -347,6 +356,10 @@ class Graph:
                 f"unknown node id {node}: ids are in [0, {self.num_nodes})"
             )
         return int(node)
+
+    def has_label(self, label):
+        """Whether ``label`` names a node of this graph."""
+        return self._label_index is not None and label in self._label_index
 
     def label(self, node_id):
         """The label of a node id, or None when the graph has no labels."""

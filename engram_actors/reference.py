@@ -33,18 +33,17 @@ class _Workspace:
     def __init__(self, num_nodes):
         # Activation received in the current wave, per node.
         self.acc = np.zeros(num_nodes, np.float32)
-        # Activation summed over waves, per node.
-        self.total = np.zeros(num_nodes, np.float32)
-        # Wave of first reach, -1 if not yet touched.
-        self.first_hop = np.full(num_nodes, -1, np.int32)
-        # Wave in which the node last fired.
-        self.last_fired = np.full(num_nodes, pulse.NEVER_FIRED, np.int32)
+        # What each node emits in a dense wave (zero outside one).
+        self.out = np.zeros(num_nodes, np.float32)
+        # Total, first reach and last firing, per node.
+        self.state = pulse.new_node_state(num_nodes)
         # Lists of node ids: touched, the frontier and its emitted values,
         # and the nodes reached in the current wave.
-        self.touched = np.empty(num_nodes, np.int32)
-        self.frontier = np.empty(num_nodes, np.int32)
+        self.touched = np.empty(num_nodes, np.uint32)
+        self.frontier = np.empty(num_nodes, np.uint32)
         self.frontier_out = np.empty(num_nodes, np.float32)
-        self.reached = np.empty(num_nodes, np.int32)
+        self.reached = np.empty(num_nodes, np.uint32)
+        self.scratch = np.empty(num_nodes, np.uint32)
         self.lock = threading.Lock()
 
 
@@ -134,12 +133,12 @@ def run_resolved(graph, cue_ids, cue_x, config, *, dense_edges=None, started=Non
         workspace.lock.acquire()
     try:
         fired_per_wave = np.zeros(config.max_hops + 1, np.int64)
+        indptr, indices, weights = graph.kernel_arrays()
         n_touched, waves, edges = pulse.spread(
-            graph.indptr,
-            graph.indices,
-            graph.weights,
-            graph.out_degree,
-            cue_ids,
+            indptr,
+            indices,
+            weights,
+            cue_ids.view(np.uint32),
             cue_x,
             np.float32(config.decay),
             np.float32(config.threshold),
@@ -147,27 +146,20 @@ def run_resolved(graph, cue_ids, cue_x, config, *, dense_edges=None, started=Non
             config.fan_normalize,
             config.refractory_waves,
             workspace.acc,
-            workspace.total,
-            workspace.first_hop,
-            workspace.last_fired,
+            workspace.out,
+            workspace.state,
             workspace.touched,
             workspace.frontier,
             workspace.frontier_out,
             workspace.reached,
+            workspace.scratch,
             fired_per_wave,
             dense_edges,
         )
-        nodes = np.sort(workspace.touched[:n_touched])
+        nodes = np.sort(workspace.touched[:n_touched]).view(np.int32)
         activation = np.empty(n_touched, np.float32)
         first_hop = np.empty(n_touched, np.int32)
-        pulse.gather_and_clear(
-            nodes,
-            workspace.total,
-            workspace.first_hop,
-            workspace.last_fired,
-            activation,
-            first_hop,
-        )
+        pulse.gather_and_clear(nodes, workspace.state, activation, first_hop)
     finally:
         workspace.lock.release()
 
