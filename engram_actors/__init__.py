@@ -7,6 +7,8 @@ along the edges in waves; the result tells which memories light up.
 
 import logging
 
+from . import generators, reference
+from .config import SpreadConfig
 from .errors import (
     ConfigError,
     CueError,
@@ -15,8 +17,6 @@ from .errors import (
     GraphFormatError,
     UnknownNodeError,
 )
-from . import reference
-from .config import SpreadConfig
 from .graph import Graph
 from .result import SpreadResult, SpreadStats
 
@@ -31,6 +31,7 @@ __all__ = [
     "SpreadResult",
     "SpreadStats",
     "UnknownNodeError",
+    "generators",
     "reference",
 ]
 
