@@ -68,14 +68,21 @@ def resolve_cues(graph, cues):
         values = values.astype(np.float32)
     _check_activation(values, lambda at: f"node {ids[at]} (as float32)")
 
-    order = np.argsort(ids, kind="stable")
-    ids, values = ids[order], values[order]
-    distinct, starts = np.unique(ids, return_index=True)
-    if distinct.size != ids.size:
-        summed = np.zeros(distinct.size, np.float32)
-        np.add.at(summed, np.searchsorted(distinct, ids), values)
-        values = summed
-    return distinct.astype(np.int32), np.ascontiguousarray(values, np.float32)
+    if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
+        order = np.argsort(ids, kind="stable")
+        ids, values = ids[order], values[order]
+        # Sort and compare neighbours: numpy 2.4's np.unique hashes, which
+        # is many times slower on large id arrays.
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        if starts.size != ids.size:
+            group = np.cumsum(np.r_[False, ids[1:] != ids[:-1]])
+            summed = np.zeros(starts.size, np.float32)
+            np.add.at(summed, group, values)
+            ids, values = ids[starts], summed
+    return (
+        np.ascontiguousarray(ids, np.int32),
+        np.ascontiguousarray(values, np.float32),
+    )
 
 
 def _is_number(value):
