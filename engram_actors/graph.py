@@ -274,6 +274,8 @@ class Graph:
                 indptr, indices, weights = kernels.merge_duplicates(
                     indptr, indices, weights, duplicates == "max"
                 )
+                # A float32 sum of finite weights can still overflow.
+                _check_weights(weights, name="summed duplicate weights")
         return cls(indptr, indices, weights, labels, validate=False)
 
     # -- sizes and views ---------------------------------------------------

@@ -39,6 +39,12 @@ def test_duplicate_policies(policy, weights, expected):
     assert g.weights.tolist() == expected
 
 
+def test_summed_duplicates_that_overflow_float32_are_refused():
+    big = float(np.finfo(np.float32).max)
+    with pytest.raises(GraphError, match=r"summed duplicate weights\[0\] is inf"):
+        Graph.from_edges([0, 0], [1, 1], [big, big])
+
+
 def test_duplicates_error_names_the_edge():
     with pytest.raises(GraphError, match=r"edge 0 -> 1 is given more than once"):
         Graph.from_edges([0, 0], [1, 1], duplicates="error")
@@ -49,8 +55,9 @@ def test_duplicates_error_names_the_edge():
     st.integers(1, 30).flatmap(
         lambda n: st.tuples(
             st.just(n),
-            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
-                     max_size=80),
+            st.lists(
+                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=80
+            ),
         )
     )
 )
@@ -98,8 +105,9 @@ def test_ten_million_edges_build_without_per_edge_python():
     """The build path is compiled; this size would take minutes in Python."""
     rng = np.random.default_rng(0)
     n, m = 200_000, 2_000_000
-    g = Graph.from_edges(rng.integers(0, n, m), rng.integers(0, n, m),
-                         num_nodes=n, duplicates="keep")
+    g = Graph.from_edges(
+        rng.integers(0, n, m), rng.integers(0, n, m), num_nodes=n, duplicates="keep"
+    )
     assert g.num_edges == m
     assert np.all(np.diff(g.indptr) >= 0)
 
@@ -111,26 +119,33 @@ def test_ten_million_edges_build_without_per_edge_python():
     "kwargs, message",
     [
         ({"src": [0, -1], "dst": [1, 0]}, r"src\[1\] is -1; node ids must be >= 0"),
-        ({"src": [0], "dst": [5], "num_nodes": 3},
-         r"dst\[0\] is 5; node ids must be in \[0, 3\)"),
+        (
+            {"src": [0], "dst": [5], "num_nodes": 3},
+            r"dst\[0\] is 5; node ids must be in \[0, 3\)",
+        ),
         ({"src": [0.5], "dst": [1]}, "src must hold integer node ids"),
         ({"src": [0, 1], "dst": [1]}, "src has 2 entries and dst has 1"),
-        ({"src": [0, 1], "dst": [1, 0], "weight": [1.0, np.nan]},
-         r"weight\[1\] is nan; association weights must be finite and >= 0"),
+        (
+            {"src": [0, 1], "dst": [1, 0], "weight": [1.0, np.nan]},
+            r"weight\[1\] is nan; association weights must be finite and >= 0",
+        ),
         ({"src": [0], "dst": [1], "weight": [-0.5]}, r"weight\[0\] is -0.5"),
         ({"src": [0], "dst": [1], "weight": [np.inf]}, r"weight\[0\] is inf"),
-        ({"src": [0], "dst": [1], "weight": [1e300]},
-         r"weight \(as float32\)\[0\] is inf"),
+        (
+            {"src": [0], "dst": [1], "weight": [1e300]},
+            r"weight \(as float32\)\[0\] is inf",
+        ),
         ({"src": [0], "dst": [1], "weight": [1.0, 2.0]}, "weight has shape"),
         ({"src": [0], "dst": [1], "weight": ["a"]}, "weight must be numeric"),
         ({"src": [], "dst": []}, "the graph has no nodes"),
         ({"src": [0], "dst": [1], "num_nodes": 0}, "num_nodes is 0"),
-        ({"src": [0], "dst": [1], "num_nodes": MAX_NODES + 1},
-         "node ids are 32-bit"),
+        ({"src": [0], "dst": [1], "num_nodes": MAX_NODES + 1}, "node ids are 32-bit"),
         ({"src": [0], "dst": [1], "num_nodes": 2.0}, "num_nodes must be an integer"),
         ({"src": [0], "dst": [1], "duplicates": "merge"}, "duplicates is 'merge'"),
-        ({"src": [0], "dst": [1], "num_nodes": 2, "labels": ["a"]},
-         "labels has 1 entries; the graph has 2 nodes"),
+        (
+            {"src": [0], "dst": [1], "num_nodes": 2, "labels": ["a"]},
+            "labels has 1 entries; the graph has 2 nodes",
+        ),
         ({"src": [0], "dst": [1], "labels": ["a", "a"]}, "label 'a' of node 1"),
         ({"src": [0], "dst": [1], "labels": ["a", ""]}, "label of node 1 is empty"),
         ({"src": [0], "dst": [1], "labels": ["a", 7]}, "labels must be str"),
