@@ -23,7 +23,9 @@ def _check_real(name, value, low, high, low_open=False, high_open=False):
     if math.isnan(value) or too_low or too_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        raise ConfigError(f"{name} is {value}; allowed range is {left}{low}, {high}{right}")
+        raise ConfigError(
+            f"{name} is {value}; allowed range is {left}{low}, {high}{right}"
+        )
     return value
 
 

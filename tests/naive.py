@@ -11,8 +11,19 @@ import numpy as np
 f32 = np.float32
 
 
-def naive_spread(num_nodes, src, dst, weight, cues, decay, threshold, max_hops,
-                 fan_normalize=False, refractory_waves=0, max_activation=None):
+def naive_spread(
+    num_nodes,
+    src,
+    dst,
+    weight,
+    cues,
+    decay,
+    threshold,
+    max_hops,
+    fan_normalize=False,
+    refractory_waves=0,
+    max_activation=None,
+):
     """Return {node: (activation, first_hop)} and the number of waves run."""
     adjacency = {u: [] for u in range(num_nodes)}
     # Out-edges sorted by destination, parallel edges in input order.
@@ -28,8 +39,10 @@ def naive_spread(num_nodes, src, dst, weight, cues, decay, threshold, max_hops,
     waves = 0
     for wave in range(1, max_hops + 1):
         firing = [
-            u for u in sorted(x)
-            if x[u] > 0 and x[u] >= f32(threshold)
+            u
+            for u in sorted(x)
+            if x[u] > 0
+            and x[u] >= f32(threshold)
             and wave - last_fired.get(u, -(10**9)) > refractory_waves
         ]
         if not firing:

@@ -69,12 +69,18 @@ def test_cues_by_id_label_and_arrays_sum_duplicates(graph):
         ({"a": float("nan")}, CueError, "cue activation of 'a' is nan"),
         ({"a": "high"}, CueError, "cue activation of 'a' is 'high'"),
         ({"a": 1e40}, CueError, r"node 0 \(as float32\)"),
-        ((np.array([0, 9]), np.array([1.0, 1.0])), UnknownNodeError,
-         "unknown node id 9 at cue position 1"),
+        (
+            (np.array([0, 9]), np.array([1.0, 1.0])),
+            UnknownNodeError,
+            "unknown node id 9 at cue position 1",
+        ),
         ((np.array([0, 1]), np.array([1.0])), CueError, "same length"),
         ((np.array([0.0]), np.array([1.0])), CueError, "cue ids must be integers"),
-        ((np.array([0]), np.array([np.inf])), CueError,
-         r"node 0 \(cue position 0\) is inf"),
+        (
+            (np.array([0]), np.array([np.inf])),
+            CueError,
+            r"node 0 \(cue position 0\) is inf",
+        ),
         ([0, 1], CueError, "cues must be a mapping"),
     ],
 )

@@ -53,9 +53,7 @@ def test_linear_model_matches_scipy_power_series(seed, fan):
         max_hops=hops,
         fan_normalize=fan,
     )
-    np.testing.assert_allclose(
-        result.to_dense(n), expected, rtol=2e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(result.to_dense(n), expected, rtol=2e-5, atol=1e-6)
     # Touched means reached: exactly the nodes with activation.
     np.testing.assert_array_equal(result.nodes, np.flatnonzero(expected > 0))
 
@@ -90,8 +88,7 @@ configs = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph_cases, configs)
 def test_thresholded_model_matches_naive_exactly(case, config):
     n, edges, cues = case
@@ -99,8 +96,11 @@ def test_thresholded_model_matches_naive_exactly(case, config):
     dst = [e[1] for e in edges]
     weight = [e[2] for e in edges]
     graph = Graph.from_edges(
-        np.array(src, np.int64), np.array(dst, np.int64), np.array(weight),
-        num_nodes=n, duplicates="keep",
+        np.array(src, np.int64),
+        np.array(dst, np.int64),
+        np.array(weight),
+        num_nodes=n,
+        duplicates="keep",
     )
     result = spread(graph, cues, config)
     expected, waves = naive_spread(n, src, dst, weight, cues, **config.to_dict())
@@ -131,7 +131,10 @@ def test_dense_and_sparse_waves_agree_bit_for_bit(cue_count):
     assert dense.stats.fired_per_wave == sparse.stats.fired_per_wave
 
     expected, waves = naive_spread(
-        n, src.tolist(), dst.tolist(), weight.tolist(),
+        n,
+        src.tolist(),
+        dst.tolist(),
+        weight.tolist(),
         dict(zip(cue_ids.tolist(), cue_x.tolist(), strict=True)),
         **config.to_dict(),
     )
