@@ -2,10 +2,12 @@
 
 import os
 import struct
+import types
 import zipfile
 
 import msgpack
 import numpy as np
+import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -217,11 +219,12 @@ def test_mmap_needs_npz(tmp_path):
 
 # -- atomic saves ----------------------------------------------------------
 
-# A step each writer takes part-way through, after bytes are on disk.
+# A step each writer takes part-way through, after bytes are on disk, by the
+# module that looks it up.
 MID_WRITE_STEP = {
-    "npz": "_write_npz_member",
-    "edgelist": "_format_edge_lines",
-    "msgpack": "_write_msgpack_bin",
+    "npz": (graph_io.npz, "_write_npz_member"),
+    "edgelist": (graph_io.edgelist, "_format_edge_lines"),
+    "msgpack": (graph_io.msgpack_format, "_write_msgpack_bin"),
 }
 
 
@@ -230,7 +233,8 @@ def test_failed_save_leaves_old_file_and_no_temp(tmp_path, monkeypatch, fmt):
     path = tmp_path / f"graph{SUFFIX[fmt]}"
     graph_io.save(Graph.from_edges([0], [1]), path)
     before = path.read_bytes()
-    real_step = getattr(graph_io, MID_WRITE_STEP[fmt])
+    module, name = MID_WRITE_STEP[fmt]
+    real_step = getattr(module, name)
     calls = []
 
     def failing_step(*args):
@@ -239,7 +243,7 @@ def test_failed_save_leaves_old_file_and_no_temp(tmp_path, monkeypatch, fmt):
             raise OSError("disk full")
         return real_step(*args)
 
-    monkeypatch.setattr(graph_io, MID_WRITE_STEP[fmt], failing_step)
+    monkeypatch.setattr(module, name, failing_step)
     with pytest.raises(OSError, match="disk full"):
         graph_io.save(sample_graph(labelled=fmt != "edgelist"), path)
     assert path.read_bytes() == before
@@ -417,6 +421,36 @@ def test_labelled_count_must_match(tmp_path):
         graph_io.load_edgelist(write_text(tmp_path, "a b\n"), num_nodes=5)
 
 
+def pretend_free_memory(monkeypatch, nbytes):
+    """Make the loaders see ``nbytes`` of available memory."""
+    memory = types.SimpleNamespace(available=nbytes)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory)
+
+
+@pytest.mark.parametrize(
+    "text, line, field, claim",
+    [
+        ("# nodes: 1000000\n0 1\n", 1, "nodes", "declares 1000000 nodes"),
+        ("0 1\n999999 2\n", 2, "src", "node id 999999 makes 1000000 nodes"),
+    ],
+)
+def test_node_count_beyond_memory_is_refused(
+    tmp_path, monkeypatch, text, line, field, claim
+):
+    # With 1 MiB free the 24 MB that a million nodes take must be refused;
+    # were it not, the load would still only take those 24 MB.
+    pretend_free_memory(monkeypatch, 1 << 20)
+    with pytest.raises(
+        GraphFormatError,
+        match=rf"bad\.txt, line {line}, field {field}: {claim}, more than memory "
+        r"holds: 24000024 bytes needed, 1048576 bytes available",
+    ) as caught:
+        graph_io.load(write_text(tmp_path, text))
+    assert caught.value.line == line and caught.value.field == field
+    graph = graph_io.load(write_text(tmp_path, "# nodes: 40000\n0 1\n", "ok.txt"))
+    assert graph.num_nodes == 40000
+
+
 # -- reading hand-written edge lists ---------------------------------------------
 
 
@@ -514,6 +548,21 @@ def test_npz_with_bad_label_bytes(tmp_path):
         graph_io.load(tmp_path / "bad.npz")
 
 
+@pytest.mark.parametrize("savez", [np.savez, np.savez_compressed])
+def test_npz_array_beyond_memory_is_refused(tmp_path, monkeypatch, savez):
+    graph = Graph.from_edges(np.arange(999), np.arange(1, 1000))
+    savez(tmp_path / "big.npz", **npz_arrays(graph))
+    graph_io.save(sample_graph(), tmp_path / "small.npz")
+    pretend_free_memory(monkeypatch, 4096)
+    with pytest.raises(
+        GraphFormatError,
+        match=r"big\.npz: array 'indptr' declares 1001 values of 8 bytes, more "
+        r"than memory holds: 8008 bytes needed, 4096 bytes available",
+    ):
+        graph_io.load(tmp_path / "big.npz")
+    assert same_graph(sample_graph(), graph_io.load(tmp_path / "small.npz"))
+
+
 # -- bad msgpack files -------------------------------------------------------------
 
 
@@ -603,3 +652,36 @@ def test_zip_that_is_not_a_graph(tmp_path):
         archive.writestr("notes.txt", "hello")
     with pytest.raises(GraphFormatError, match=r"unexpected member 'notes.txt'"):
         graph_io.load(tmp_path / "other.npz")
+
+
+def _npz_bytes_with(tmp_path, mutate):
+    """Save a small graph as npz, rewrite one member with ``mutate``."""
+    graph = Graph.from_edges([0, 1], [1, 0], [0.5, 1.0])
+    source = tmp_path / "ok.npz"
+    graph_io.save(graph, source)
+    target = tmp_path / "bad.npz"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            data = old.read(info)
+            name, data, method = mutate(info.filename, data)
+            new.writestr(name, data, compress_type=method)
+    return target
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_npz_with_bzip2_members_is_refused(tmp_path, mmap):
+    path = _npz_bytes_with(tmp_path, lambda name, data: (name, data, zipfile.ZIP_BZIP2))
+    with pytest.raises(GraphFormatError, match="compression method 12"):
+        graph_io.load(path, mmap=mmap)
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_npz_header_claiming_gigabytes_is_refused_before_reading(tmp_path, mmap):
+    def huge_header(name, data):
+        if name == "indptr.npy":
+            data = b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**32 - 1) + data[10:]
+        return name, data, zipfile.ZIP_STORED
+
+    path = _npz_bytes_with(tmp_path, huge_header)
+    with pytest.raises(GraphFormatError, match="4294967295-byte .npy header"):
+        graph_io.load(path, mmap=mmap)
