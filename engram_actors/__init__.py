@@ -7,7 +7,7 @@ along the edges in waves; the result tells which memories light up.
 
 import logging
 
-from . import generators, reference
+from . import generators, io, reference
 from .config import SpreadConfig
 from .errors import (
     ConfigError,
@@ -32,6 +32,7 @@ __all__ = [
     "SpreadStats",
     "UnknownNodeError",
     "generators",
+    "io",
     "reference",
 ]
 
