@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+import numba as nb
 import numpy as np
 
 from .errors import CueError, UnknownNodeError
@@ -56,7 +57,7 @@ def resolve_cues(graph, cues):
             ) from None
         _check_activation(values, lambda at: repr(keys[at]))
     elif isinstance(cues, tuple) and len(cues) == 2:
-        ids, values = _cue_arrays(graph, *cues)
+        ids, values = _cue_arrays(*cues)
     else:
         raise CueError(
             "cues must be a mapping {node: activation} or a pair of arrays "
@@ -64,11 +65,26 @@ def resolve_cues(graph, cues):
         )
     if ids.size == 0:
         raise CueError("no cues given; a spread needs at least one cue")
+    bad_id, bad_value, ascending = _scan_cues(ids, values, graph.num_nodes)
+    if bad_id >= 0:
+        raise UnknownNodeError(
+            f"unknown node id {ids[bad_id]} at cue position {bad_id}: ids are "
+            f"in [0, {graph.num_nodes})"
+        )
+    if bad_value >= 0:
+        value = values[bad_value]
+        where = f"node {ids[bad_value]} (cue position {bad_value})"
+        if np.isfinite(value) and value >= 0:
+            where, value = f"node {ids[bad_value]} (as float32)", np.inf
+        raise CueError(
+            f"cue activation of {where} is {value}; cue activations must be "
+            "finite and >= 0"
+        )
+    ids = ids.astype(np.int32, copy=False)
     with np.errstate(over="ignore"):
-        values = values.astype(np.float32)
-    _check_activation(values, lambda at: f"node {ids[at]} (as float32)")
+        values = values.astype(np.float32, copy=False)
 
-    if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
+    if not ascending:
         order = np.argsort(ids, kind="stable")
         ids, values = ids[order], values[order]
         # Sort and compare neighbours: numpy 2.4's np.unique hashes, which
@@ -79,10 +95,33 @@ def resolve_cues(graph, cues):
             summed = np.zeros(starts.size, np.float32)
             np.add.at(summed, group, values)
             ids, values = ids[starts], summed
-    return (
-        np.ascontiguousarray(ids, np.int32),
-        np.ascontiguousarray(values, np.float32),
-    )
+    return np.ascontiguousarray(ids), np.ascontiguousarray(values)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@nb.njit(cache=True, nogil=True)
+def _scan_cues(ids, values, num_nodes):
+    """One pass over cue arrays of any size.
+
+    Returns the position of the first id outside ``[0, num_nodes)``, of the
+    first activation that is negative, NaN, infinite or too large for
+    float32 (-1 when there is none), and whether the ids strictly ascend.
+    """
+    bad_id = -1
+    bad_value = -1
+    ascending = True
+    for i in range(ids.shape[0]):
+        node = ids[i]
+        if bad_id < 0 and (node < 0 or node >= num_nodes):
+            bad_id = i
+        value = values[i]
+        if bad_value < 0 and not (value >= 0 and value <= _FLOAT32_MAX):
+            bad_value = i
+        if i > 0 and node <= ids[i - 1]:
+            ascending = False
+    return bad_id, bad_value, ascending
 
 
 def _is_number(value):
@@ -93,7 +132,7 @@ def _is_number(value):
     return not isinstance(value, (str, bytes))
 
 
-def _cue_arrays(graph, ids, values):
+def _cue_arrays(ids, values):
     ids = np.asarray(ids)
     values = np.asarray(values)
     if ids.ndim != 1 or values.ndim != 1 or ids.size != values.size:
@@ -105,14 +144,9 @@ def _cue_arrays(graph, ids, values):
         raise CueError(f"cue ids must be integers, got dtype {ids.dtype}")
     if values.size and values.dtype.kind not in "iuf":
         raise CueError(f"cue activations must be numbers, got dtype {values.dtype}")
-    ids = ids.astype(np.int64, copy=False)
-    bad = (ids < 0) | (ids >= graph.num_nodes)
-    if bad.any():
-        at = int(np.flatnonzero(bad)[0])
-        raise UnknownNodeError(
-            f"unknown node id {ids[at]} at cue position {at}: ids are in "
-            f"[0, {graph.num_nodes})"
-        )
-    values = values.astype(np.float64, copy=False)
-    _check_activation(values, lambda at: f"node {ids[at]} (cue position {at})")
+    if ids.dtype not in (np.int32, np.int64):
+        # Numba compares mixed signed and unsigned ids through floats.
+        ids = ids.astype(np.int64)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
     return ids, values

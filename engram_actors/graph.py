@@ -312,10 +312,24 @@ class Graph:
         )
 
     def neighbors(self, node):
-        """Out-neighbours of ``node`` (an id or a label) and their weights."""
+        """Out-neighbours of ``node`` (an id or a label) and their weights.
+
+        Returns two read-only views, destinations ascending.
+        """
         u = self.node_id(node)
         lo, hi = self.indptr[u], self.indptr[u + 1]
         return self.indices[lo:hi], self.weights[lo:hi]
+
+    #: The same as :meth:`neighbors`, named for symmetry with
+    #: :meth:`in_neighbors`.
+    out_neighbors = neighbors
+
+    def in_neighbors(self, node):
+        """Sources of the edges into ``node`` and their weights.
+
+        Uses the in-edge view, built on first use (see :meth:`reverse`).
+        """
+        return self.reverse().neighbors(node)
 
     def reverse(self):
         """The in-edge view, as a graph with every edge turned around.

@@ -156,7 +156,9 @@ def run_resolved(graph, cue_ids, cue_x, config, *, dense_edges=None, started=Non
             fired_per_wave,
             dense_edges,
         )
-        nodes = np.sort(workspace.touched[:n_touched]).view(np.int32)
+        nodes = pulse.touched_ascending(
+            workspace.state, workspace.touched, n_touched, workspace.scratch
+        ).view(np.int32)
         activation = np.empty(n_touched, np.float32)
         first_hop = np.empty(n_touched, np.int32)
         pulse.gather_and_clear(nodes, workspace.state, activation, first_hop)

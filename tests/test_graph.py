@@ -85,6 +85,9 @@ def test_neighbors_by_id_and_label():
     assert ids.tolist() == [1, 2] and weights.tolist() == [0.5, 1.0]
     assert g.node_id("z") == 2 and g.label(2) == "z"
     assert g.neighbors(2)[0].size == 0
+    assert g.out_neighbors("x")[0].tolist() == [1, 2]
+    ids, weights = g.in_neighbors("z")
+    assert ids.tolist() == [0] and weights.tolist() == [1.0]
 
 
 def test_isolated_nodes_from_num_nodes():

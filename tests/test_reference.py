@@ -220,3 +220,18 @@ def test_stats_count_edges_and_waves():
     path = np.float32(0.8) * np.float32(0.8)
     assert top[0] == {"id": 3, "activation": float(path + path)}
     assert top[1] == {"id": 0, "activation": 1.0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 2**31 - 1), max_size=3000),
+    st.integers(1, 31),
+)
+def test_radix_sort_of_node_ids_matches_numpy(values, id_bits):
+    from engram_actors.models.pulse import sort_ids
+
+    ids = np.array(values, np.uint32) & np.uint32((1 << id_bits) - 1)
+    expected = np.sort(ids)
+    scratch = np.empty(ids.size, np.uint32)
+    sort_ids(ids, ids.size, scratch, id_bits)
+    np.testing.assert_array_equal(ids, expected)
