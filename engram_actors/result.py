@@ -24,7 +24,9 @@ class SpreadStats:
     fired_per_wave : tuple of int
         Nodes that fired in wave 1, 2, ...
     wall_time_s : float
-        Wall-clock time of the spread itself, cue checking included.
+        Wall-clock time of the spread itself, cue checking included. The
+        first spread in a process also loads the compiled kernels from
+        Numba's cache (about 0.1 to 0.5 s), which this includes.
     runner : str
         What computed it ("reference", or the engine and its actors).
     counters : dict
