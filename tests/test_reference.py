@@ -235,3 +235,23 @@ def test_radix_sort_of_node_ids_matches_numpy(values, id_bits):
     scratch = np.empty(ids.size, np.uint32)
     sort_ids(ids, ids.size, scratch, id_bits)
     np.testing.assert_array_equal(ids, expected)
+
+
+def test_threads_spreading_on_one_graph_get_the_sequential_results():
+    """The shared workspace is locked; a busy one gives way to a private one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    graph = Graph.from_edges(*random_graph(rng, n, 6), num_nodes=n)
+    cue_sets = [
+        {int(u): 1.0 for u in rng.choice(n, 10, replace=False)} for _ in range(40)
+    ]
+    config = SpreadConfig(threshold=0.05, max_hops=4)
+    expected = [spread(graph, cues, config) for cues in cue_sets]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda c: spread(graph, c, config), cue_sets * 5))
+    for i, result in enumerate(results):
+        want = expected[i % len(cue_sets)]
+        np.testing.assert_array_equal(result.nodes, want.nodes)
+        np.testing.assert_array_equal(result.activation, want.activation)
