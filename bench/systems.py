@@ -58,6 +58,8 @@ class System:
         The module it needs beyond the test extra, imported lazily.
     max_nodes : int or None
         Largest graph it is run on; bigger ones are recorded as skipped.
+    skip_reason : str
+        Why, for the records of the graphs it skips.
     unsupported : dict
         Workload name to the reason the system cannot express it.
     note : str
@@ -68,6 +70,7 @@ class System:
     actors = 1
     package = None
     max_nodes = None
+    skip_reason = ""
     unsupported = {}
     note = ""
 
@@ -377,6 +380,7 @@ class Networkx(System):
     name = "networkx"
     package = "networkx"
     max_nodes = NETWORKX_MAX_NODES
+    skip_reason = "pure Python: larger graphs take minutes per repeat"
     note = "DiGraph; dict-of-dicts loops in pure Python"
 
     def prepare(self, graph):

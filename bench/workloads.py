@@ -204,7 +204,7 @@ def _blocked(system, graph):
         return {
             "status": "skipped",
             "reason": f"run on graphs of at most {system.max_nodes:,} nodes "
-            "(pure Python: larger ones take minutes per repeat)",
+            f"({system.skip_reason})",
         }
     return None
 
