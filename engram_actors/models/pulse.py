@@ -88,6 +88,13 @@ def emitted(x, decay, indptr, u, fan_normalize):
 #: in the first-level cache. A million nodes need three passes.
 RADIX_BITS = 8
 
+#: Read the touched nodes off the node state, in order, when at least the
+#: node count divided by this were touched; sort their list otherwise.
+#: Measured on 1M nodes: the radix sort of 100,000 ids takes 0.7 ms and the
+#: scan 1.3 ms; at 250,000 the two are 2.2 and 2.6 ms, at 500,000 5.3 and
+#: 4.8 ms; the scan's cost is nearly fixed, the sort's grows with the ids.
+SCAN_TOUCHED_DIVISOR = 3
+
 #: Below this many ids an insertion sort beats the radix passes' fixed cost.
 INSERTION_SORT_MAX = 32
 
@@ -321,13 +328,13 @@ def spread(
 def touched_ascending(state, touched, n_touched, scratch):
     """The touched nodes, ascending, as a new uint32 array.
 
-    A spread that touched a large share of the graph reads them off the
-    node state in one pass, which beats sorting a million ids; a small one
-    sorts its list.
+    A spread that touched a third of the graph or more reads them off the
+    node state in one pass, which beats sorting that many ids; a smaller
+    one sorts its list.
     """
     nodes = np.empty(n_touched, np.uint32)
     num_nodes = state.shape[0]
-    if n_touched * DENSE_EDGES_DIVISOR >= num_nodes:
+    if n_touched * SCAN_TOUCHED_DIVISOR >= num_nodes:
         count = 0
         for v in range(num_nodes):
             if state[v].first_hop >= 0:
