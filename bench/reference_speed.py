@@ -24,14 +24,11 @@ import platform
 import time
 
 import numpy as np
+from systems import RECALL_HOPS
+from workloads import AVG_DEGREE, RECALL_CUES, calibrate_threshold, cue_sets
 
 from engram_actors import SpreadConfig, generators, reference
 from engram_actors.models import pulse
-
-AVG_DEGREE = 10
-RECALL_CUES = 10
-RECALL_HOPS = 3
-RECALL_TARGET = 1000
 
 
 def median_time(fn, repeats):
@@ -77,35 +74,14 @@ def full_wave(graph, repeats):
     return row
 
 
-def cue_sets(graph, count, seed):
-    rng = np.random.default_rng(seed)
-    for _ in range(count):
-        ids = np.sort(rng.choice(graph.num_nodes, RECALL_CUES, replace=False))
-        yield ids.astype(np.int32), np.ones(RECALL_CUES, np.float32)
-
-
-def calibrate_threshold(graph):
-    """Bisect the threshold so that a median recall touches ~1,000 nodes."""
-    low, high = 0.0, 1.0
-    sample = list(cue_sets(graph, 40, seed=99))
-    for _ in range(20):
-        mid = (low + high) / 2
-        config = SpreadConfig(threshold=mid, max_hops=RECALL_HOPS)
-        touched = np.median([len(reference.spread(graph, c, config)) for c in sample])
-        if touched > RECALL_TARGET:
-            low = mid
-        else:
-            high = mid
-    return high
-
-
 def recall(graph, spreads):
     threshold = calibrate_threshold(graph)
     config = SpreadConfig(threshold=threshold, max_hops=RECALL_HOPS)
+    ones = np.ones(RECALL_CUES, np.float32)
     latencies, touched = [], []
-    for cues in cue_sets(graph, spreads, seed=1):
+    for cue_ids in cue_sets(graph.num_nodes, spreads, seed=1):
         started = time.perf_counter()
-        result = reference.spread(graph, cues, config)
+        result = reference.spread(graph, (cue_ids, ones), config)
         latencies.append(time.perf_counter() - started)
         touched.append(len(result))
     p50, p99 = np.percentile(latencies, [50, 99]) * 1e6
