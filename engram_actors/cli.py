@@ -263,13 +263,13 @@ def build_parser():
 
 
 def _parse_param(text):
-    from .sources import _parse_value
+    from .sources import parse_number
 
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
     try:
-        return key, _parse_value(key, value)
+        return key, parse_number(key, value)
     except EngramError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -6,7 +6,7 @@ import pathlib
 
 from .errors import ConfigError
 
-__all__ = ["parse_generator_spec", "open_graph", "cache_dir"]
+__all__ = ["cache_dir", "open_graph", "parse_generator_spec", "parse_number"]
 
 
 def cache_dir():
@@ -15,7 +15,9 @@ def cache_dir():
     return pathlib.Path(base) / "engram-actors"
 
 
-def _parse_value(key, text):
+def parse_number(key, text):
+    """A generator parameter's value: an int where it reads as one, else a
+    float; ConfigError naming ``key`` otherwise."""
     for kind in (int, float):
         try:
             return kind(text)
@@ -49,7 +51,7 @@ def parse_generator_spec(spec):
             key, sep, value = item.partition("=")
             if not sep or not key:
                 raise ConfigError(f"generator parameter {item!r} is not key=value")
-            params[key.strip()] = _parse_value(key, value.strip())
+            params[key.strip()] = parse_number(key, value.strip())
     return parts[0], n, params
 
 

@@ -96,38 +96,16 @@ def test_user_errors_are_one_line_with_exit_2(labelled_file, capsys, argv, messa
     assert re.search(message, err), err
 
 
+def _run_console(*argv):
+    command = [sys.executable, "-m", "engram_actors.cli", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
 def test_console_script_reports_without_traceback(labelled_file):
-    quiet = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engram_actors.cli",
-            "spread",
-            str(labelled_file),
-            "-c",
-            "espresso",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    quiet = _run_console("spread", str(labelled_file), "-c", "espresso")
     assert quiet.returncode == 2
     assert "Traceback" not in quiet.stderr
-    loud = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engram_actors.cli",
-            "-v",
-            "spread",
-            str(labelled_file),
-            "-c",
-            "espresso",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    loud = _run_console("-v", "spread", str(labelled_file), "-c", "espresso")
     assert loud.returncode == 2
     assert "Traceback" in loud.stderr
 

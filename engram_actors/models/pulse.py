@@ -99,6 +99,15 @@ SCAN_TOUCHED_DIVISOR = 3
 INSERTION_SORT_MAX = 32
 
 
+@nb.njit(cache=True, inline="always")
+def id_bits_for(num_nodes):
+    """Bits a node id of a graph of ``num_nodes`` needs (at least 1)."""
+    bits = 1
+    while (1 << bits) < num_nodes:
+        bits += 1
+    return bits
+
+
 @nb.njit(cache=True, nogil=True)
 def sort_ids(ids, count, scratch, id_bits):
     """Sort ``ids[:count]`` (uint32 node ids below ``2**id_bits``) in place.
@@ -282,9 +291,7 @@ def spread(
 
     Returns (n_touched, waves run, edges traversed).
     """
-    id_bits = 1
-    while (1 << id_bits) < indptr.shape[0] - 1:
-        id_bits += 1
+    id_bits = id_bits_for(indptr.shape[0] - 1)
 
     # Wave 0: the cues themselves, as if they had been reached.
     for i in range(cue_ids.shape[0]):
@@ -342,10 +349,7 @@ def touched_ascending(state, touched, n_touched, scratch):
                 count += 1
         return nodes
     nodes[:] = touched[:n_touched]
-    id_bits = 1
-    while (1 << id_bits) < num_nodes:
-        id_bits += 1
-    sort_ids(nodes, n_touched, scratch, id_bits)
+    sort_ids(nodes, n_touched, scratch, id_bits_for(num_nodes))
     return nodes
 
 
