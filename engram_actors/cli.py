@@ -1,9 +1,11 @@
 """The ``engram-actors`` command line.
 
 Sub-commands: ``generate`` a graph to a file, show ``info`` about one,
-``spread`` activation through one, and run the ``demo``. Errors the user
-can fix print as one line and exit with status 2; ``-v`` adds the
-traceback and debug logging.
+``spread`` activation through one, and run the ``demo``; for the machine,
+show the NUMA ``topology`` and where actors would run, and ``cleanup`` the
+shared-memory segments of engines that died. Errors the user can fix print
+as one line and exit with status 2; ``-v`` adds the traceback and debug
+logging.
 """
 
 import argparse
@@ -189,6 +191,48 @@ def cmd_demo(args):
     run_demo(nodes=args.nodes, spreads=args.spreads, seed=args.seed)
 
 
+def cmd_topology(args):
+    from scheduler.placement import format_plan, plan, read_topology, usable_cpus
+
+    topology = read_topology()
+    actors = args.actors if args.actors is not None else usable_cpus()
+    print(format_plan(plan(actors, topology), topology))
+
+
+def cmd_cleanup(args):
+    from shm.segments import stale_segments, sweep_stale
+
+    sizes = {info.name: info for info in stale_segments(args.shm_dir)}
+    removed = sweep_stale(args.shm_dir, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    freed = 0
+    for name in removed:
+        info = sizes.get(name)
+        size = info.size if info else 0
+        freed += size
+        owner = f"owner pid {info.pid} gone, " if info else ""
+        print(f"{verb} {name} ({owner}{size:,} bytes)")
+    if not removed:
+        print(f"no stale engram segments in {args.shm_dir}")
+        return
+    count = f"{len(removed)} stale segment{'s' * (len(removed) != 1)}"
+    print(f"{verb} {count}, {freed:,} bytes ({freed / 2**20:.1f} MiB)")
+
+
+def _actor_count(text):
+    from scheduler.placement import MAX_ACTORS
+
+    try:
+        actors = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= actors <= MAX_ACTORS:
+        raise argparse.ArgumentTypeError(
+            f"{actors} actors: must be between 1 and {MAX_ACTORS}"
+        )
+    return actors
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="engram-actors",
@@ -204,6 +248,8 @@ def build_parser():
     )
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    from shm.segments import SHM_DIR
 
     from .generators import TOPOLOGIES
 
@@ -259,6 +305,30 @@ def build_parser():
     p.add_argument("--spreads", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=cmd_demo)
+
+    p = commands.add_parser(
+        "topology", help="NUMA nodes and the CPU each actor would run on"
+    )
+    p.add_argument(
+        "--actors",
+        type=_actor_count,
+        metavar="N",
+        help="actors to place (default: the CPUs this process may use)",
+    )
+    p.set_defaults(run=cmd_topology)
+
+    p = commands.add_parser(
+        "cleanup", help="remove shared memory left by engines that died"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="only list what would be removed"
+    )
+    p.add_argument(
+        "--shm-dir",
+        default=SHM_DIR,
+        help="where POSIX shared memory lives (default %(default)s)",
+    )
+    p.set_defaults(run=cmd_cleanup)
     return parser
 
 
