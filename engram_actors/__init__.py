@@ -9,6 +9,7 @@ import logging
 
 from . import generators, io, reference
 from .config import SpreadConfig
+from .engine import ActorDiedError, Engine, EngineClosedError
 from .errors import (
     ConfigError,
     CueError,
@@ -21,6 +22,9 @@ from .graph import Graph
 from .result import SpreadResult, SpreadStats
 
 __all__ = [
+    "ActorDiedError",
+    "Engine",
+    "EngineClosedError",
     "ConfigError",
     "CueError",
     "EngramError",

@@ -1,0 +1,189 @@
+"""The actor process: one per core, owning a shard of the graph.
+
+Who talks to whom::
+
+    driver (Engine)                         actor k (this module)
+    ---------------                         ---------------------
+    creates the segments, forks  ------->   pins itself to its CPU,
+                                            first-touches its shard
+                                  <-------  A_PID := pid      (ready)
+    writes a msgpack command,
+    COMMAND += 1 (release)        ------->  wakes, unpacks it, runs
+                                            actor_spread: waves closed by
+                                            the gamma-cycle barrier with
+                                            the other actors
+                                  <-------  DONE += 1
+    reads the results from shared memory
+
+Log records travel to the driver through a pipe, msgpack-encoded, so that
+actors never write to the terminal themselves. An actor exits on the
+``shutdown`` command, when its driver dies (the kernel sends it SIGKILL,
+asked for with ``prctl``), or on SIGTERM. Ctrl-C in the terminal reaches the
+whole process group; actors ignore it and leave the decision to the driver.
+"""
+
+import ctypes
+import logging
+import os
+import signal
+import traceback
+
+import msgpack
+import numpy as np
+
+from scheduler import control, placement
+
+from .models import pulse, pulse_parallel
+
+log = logging.getLogger(__name__)
+
+#: Looks at the command word between checks that the driver is alive; with
+#: the idle back-off this is a little over 0.1 s.
+IDLE_TURNS = 2_500
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """Ask the kernel to SIGKILL this process when its parent exits."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the idle loop checks
+        pass
+
+
+class LogPipe(logging.Handler):
+    """Sends this process's log records to the driver, msgpack-encoded."""
+
+    def __init__(self, fd, actor):
+        super().__init__()
+        self.fd = fd
+        self.actor = actor
+
+    def emit(self, record):
+        try:
+            message = self.format(record)
+            # One write of at most PIPE_BUF bytes is atomic: records from
+            # several actors never interleave.
+            payload = msgpack.packb(
+                [self.actor, record.levelno, record.name, message[:3000]]
+            )
+            os.write(self.fd, payload)
+        except Exception:  # a log record must never kill an actor
+            pass
+
+
+def fill_shard(arrays, graph, reverse, lo, hi, last):
+    """Copy the rows of nodes ``lo .. hi - 1`` into shared memory and clear
+    their state: run by the shard's actor, so that the pages are first
+    touched (and placed) on its NUMA node."""
+    for prefix, source in (("", graph), ("in_", reverse)):
+        indptr = arrays[prefix + "indptr"]
+        stop = hi + 1 if last else hi
+        indptr[lo:stop] = source.indptr[lo:stop]
+        first_edge, last_edge = source.indptr[lo], source.indptr[hi]
+        target = arrays[prefix + ("sources" if prefix else "indices")]
+        target[first_edge:last_edge] = source.indices[first_edge:last_edge]
+        arrays[prefix + "weights"][first_edge:last_edge] = source.weights[
+            first_edge:last_edge
+        ]
+    clear_nodes(arrays, lo, hi)
+
+
+def clear_nodes(arrays, lo, hi):
+    """Reset the per-node state of nodes ``lo .. hi - 1``."""
+    state = arrays["state"][lo:hi]
+    state["total"] = 0
+    state["first_hop"] = -1
+    state["last_fired"] = pulse.NEVER_FIRED
+    arrays["acc_view"][lo:hi] = 0
+    arrays["emit"][:, lo:hi] = 0
+
+
+def main(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
+         result, ctl, deques, wave_log, mailbox, graph, log_fd):  # fmt: skip
+    """The actor's life: set up, then serve commands until shutdown."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    root = logging.getLogger("engram_actors")
+    root.handlers[:] = [LogPipe(log_fd, actor)]
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+
+    try:
+        _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays,
+               shards, result, ctl, deques, wave_log, mailbox, graph)  # fmt: skip
+    except BaseException:
+        log.critical("actor %d failed:\n%s", actor, traceback.format_exc())
+        os._exit(1)
+    os._exit(0)
+
+
+def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
+           result, ctl, deques, wave_log, mailbox, graph):  # fmt: skip
+    where = plan[actor]
+    pinned = placement.pin(where.cpu)
+    bounds, shard_chunks = shards
+    lo = int(bounds[shard_chunks[actor]])
+    hi = int(bounds[shard_chunks[actor + 1]])
+    fill_shard(arrays, graph, graph.reverse(), lo, hi, last=actor == actors - 1)
+    del graph  # the shard is in shared memory now
+    log.debug(
+        "actor %d (pid %d) ready on cpu %d%s, node %d, nodes %d..%d",
+        actor, os.getpid(), where.cpu, "" if pinned else " (not pinned)",
+        where.node, lo, hi - 1,
+    )  # fmt: skip
+    base = control.actor_word(actor, 0)
+    control.publish(ctl, base + control.A_PID, os.getpid())
+
+    seen = 0
+    while True:
+        command = control.wait_change(ctl, control.COMMAND, seen, IDLE_TURNS)
+        if command == seen:
+            if os.getppid() != parent_pid:
+                log.debug("actor %d: driver gone, exiting", actor)
+                return
+            continue
+        seen = command
+        size = int(ctl[control.MESSAGE_BYTES])
+        message = msgpack.unpackb(mailbox[:size].tobytes())
+        op = message["op"]
+        if op == "shutdown":
+            log.debug("actor %d: shutdown", actor)
+            return
+        if op == "spread":
+            status = _spread(actor, actors, message, ctl, deques, graph_arrays,
+                             shards, work, result, arrays, wave_log)  # fmt: skip
+            if status != control.STATUS_OK:
+                clear_nodes(arrays, lo, hi)
+                arrays["tcnt"][shard_chunks[actor] : shard_chunks[actor + 1]] = 0
+        elif op == "clear":
+            clear_nodes(arrays, lo, hi)
+            arrays["tcnt"][shard_chunks[actor] : shard_chunks[actor + 1]] = 0
+            status = control.STATUS_OK
+        else:
+            log.error("actor %d: unknown command %r", actor, op)
+            status = control.STATUS_ABORTED
+        ctl[base + control.A_STATUS] = status
+        control.add(ctl, control.DONE, 1)
+
+
+def _spread(actor, actors, message, ctl, deques, graph_arrays, shards, work,
+            result, arrays, wave_log):  # fmt: skip
+    model = (
+        np.float32(message["decay"]),
+        np.float32(message["threshold"]),
+        np.int64(message["max_hops"]),
+        bool(message["fan_normalize"]),
+        np.int64(message["refractory_waves"]),
+    )
+    cues = int(message["cues"])
+    return pulse_parallel.actor_spread(
+        actor, actors, ctl, deques, graph_arrays, shards, work, result, model,
+        arrays["cue_ids"][:cues], arrays["cue_x"][:cues],
+        np.int64(message["wave"]), np.int64(message["mode"]),
+        np.int64(message["seed"]), np.int64(message["pull_edges"]), wave_log,
+    )  # fmt: skip

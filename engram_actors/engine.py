@@ -1,0 +1,659 @@
+"""The parallel engine: actor processes spreading over a graph in shared memory.
+
+::
+
+    Engine (driver process)                     actors 0 .. P-1 (forked)
+    -----------------------                     ------------------------
+    sweep stale segments; cut the graph
+    into chunks and shards (by edges);
+    create the segments: graph, state, ctl
+    fork the actors  ------------------------>  pin to a CPU; copy own shard
+                                                into the graph segment (first
+                                                touch); clear own node state
+                     <------------------------  ready (pid in own line)
+    spread(cues):
+      small waves run here (inline_waves)
+      a big one: msgpack command -> mailbox,
+      COMMAND += 1  ------------------------->  waves, each closed by the
+                                                gamma-cycle barrier; results
+                                                of each shard written in place
+                     <------------------------  DONE += 1
+      copy the results out of shared memory
+    close(): "shutdown"; join; unlink segments
+
+Segments (names ``engram-<driver pid>-<random token>-<part>``, owner-only):
+
+- ``graph``: forward CSR (for push waves) and in-edge CSR (for pull waves
+  and the shards), written once by the actors at start-up;
+- ``state``: per-node state, activation slots, the frontier and touched
+  lists, the results, the cue area (see :mod:`.models.pulse_waves`);
+- ``ctl``: control words (:mod:`scheduler.control`), one work-stealing
+  deque per actor (:mod:`shm.deque`), the per-wave log and the mailbox.
+
+Only the driver creates and unlinks them. A driver killed outright leaves
+them behind; the next engine started on the machine, and ``engram-actors
+cleanup``, remove segments whose owner process is gone.
+"""
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import weakref
+
+import msgpack
+import numpy as np
+
+from scheduler import control, placement
+from scheduler.partition import partition
+from shm import atomics, deque, layout, segments
+
+from . import actor as actor_process
+from .config import MAX_WAVES, SpreadConfig
+from .cues import resolve_cues
+from .errors import EngramError
+from .models import pulse, pulse_parallel
+from .result import SpreadResult, SpreadStats
+
+__all__ = ["ActorDiedError", "Engine", "EngineClosedError"]
+
+log = logging.getLogger(__name__)
+
+#: Largest number of actors an engine takes: far more than any machine's
+#: cores, small enough that a typo is refused before anything is built.
+MAX_ACTORS = 1024
+
+#: Frontier out-edges from which a wave runs on the actors instead of in
+#: the driver. Handing a wave over costs a command, a wake-up and a
+#: barrier, a few microseconds with busy actors and up to a millisecond
+#: with idle ones; a wave of this many edges takes about 100 us on one core.
+HAND_OVER_EDGES = 32_768
+
+#: Cues from which a spread starts on the actors at once.
+HAND_OVER_CUES = 16_384
+
+#: A wave pulls (every chunk sums its in-edges) instead of pushing when its
+#: frontier has at least this share of the graph's edges. Measured on the
+#: 1M-node graphs: see docs/design.md.
+PULL_SHARE = 0.05
+
+#: Seconds to wait for actors to start (fork, pin, copy their shard).
+START_TIMEOUT_S = 120.0
+
+#: Seconds the driver waits for live actors to give up an aborted spread.
+ABORT_TIMEOUT_S = 5.0
+
+#: Looks at the DONE word between liveness checks of the actors while a
+#: spread runs (a few milliseconds once the waiting has turned to sleeps).
+DONE_TURNS = 2_500
+
+MAILBOX_BYTES = 4096
+
+
+class EngineClosedError(EngramError, RuntimeError):
+    """The engine was closed, or lost an actor and was not restarted."""
+
+
+class ActorDiedError(EngramError, RuntimeError):
+    """An actor process died; the message names it and how it ended."""
+
+
+def _describe_exit(exitcode):
+    if exitcode is None:
+        return "is still running"
+    if exitcode < 0:
+        try:
+            import signal
+
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"was killed by {name}"
+    return f"exited with status {exitcode}"
+
+
+_warm = False
+
+
+def _warm_up():
+    """Compile (or load from cache) every kernel the engine runs, once per
+    process, before forking: the actors inherit them and never compile."""
+    global _warm
+    if _warm:
+        return
+    from .graph import Graph
+
+    graph = Graph.from_edges([0, 1, 2], [1, 2, 0], [1.0, 0.5, 0.25])
+    with Engine(graph, actors=1, _fork=False) as engine:
+        engine._spread_local(np.array([0], np.int32), np.ones(1, np.float32))
+        engine._actor_spread_here(np.array([0], np.uint32), np.ones(1, np.float32))
+    _warm = True
+
+
+_live_engines = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_engines():
+    for engine in list(_live_engines):
+        engine.close()
+
+
+class Engine:
+    """Spreads activation over a graph with one actor process per core.
+
+    Parameters
+    ----------
+    graph : Graph
+    actors : int, optional
+        Actor processes; by default one per CPU this process may use. More
+        actors than cores still give correct results, only slower.
+    config : SpreadConfig or dict, optional
+        Default model parameters for :meth:`spread`.
+    deterministic : bool
+        Promise results bit-identical to ``reference.spread`` and across
+        actor counts. The engine keeps the model's summation order in every
+        wave, so both modes give the same bits today; the flag is recorded
+        in each result's stats and fixes that promise for the future.
+    slot_layout : {"packed", "padded"}
+        Per-node activation slots one after another, or one per 64-byte
+        cache line (see ``docs/design.md``).
+
+    Raises
+    ------
+    ConfigError, ShmSpaceError, ValueError
+        Before any process starts or segment is left behind.
+
+    Examples
+    --------
+    >>> from engram_actors import Engine, Graph
+    >>> g = Graph.from_edges([0, 1], [1, 2], [1.0, 0.5],
+    ...                      labels=["coffee", "cafe", "first date"])
+    >>> with Engine(g, actors=2) as engine:
+    ...     engine.spread({"coffee": 1.0}, decay=0.5, threshold=0.0).top(3)
+    [('coffee', 1.0), ('cafe', 0.5), ('first date', 0.125)]
+    """
+
+    def __init__(self, graph, actors=None, config=None, deterministic=False,
+                 *, slot_layout="packed", _fork=True):  # fmt: skip
+        self.graph = graph
+        self.config = SpreadConfig.coerce(config)
+        self.deterministic = bool(deterministic)
+        if actors is None:
+            actors = placement.usable_cpus()
+        if isinstance(actors, bool) or not isinstance(actors, (int, np.integer)):
+            raise ValueError(f"actors must be an integer, got {actors!r}")
+        if not 1 <= actors <= MAX_ACTORS:
+            raise ValueError(f"actors is {actors}; allowed range is [1, {MAX_ACTORS}]")
+        self.actors = int(actors)
+        self.slot_layout = slot_layout
+        # Serialises spreads: one spread at a time uses the shared state.
+        self._lock = threading.Lock()
+        self._processes = []
+        self._segments = None
+        self._broken = None  # why the engine cannot spread, or None
+        self._closed = False
+        self._spreads = 0  # spreads run; seeds the actors' victim choice
+        self._sequence = 0
+        self._log_read = self._log_write = None
+
+        if _fork:
+            _warm_up()
+            removed = segments.sweep_stale()
+            if removed:
+                log.info("removed %d stale segment(s): %s", len(removed), removed)
+        try:
+            self._build()
+            if _fork:
+                self._start_actors()
+            else:
+                actor_process.fill_shard(
+                    self.arrays, graph, graph.reverse(), 0, graph.num_nodes, True
+                )
+        except BaseException:
+            self.close()
+            raise
+        _live_engines.add(self)
+
+    # -- set-up ------------------------------------------------------------
+
+    def _build(self):
+        graph = self.graph
+        reverse = graph.reverse()
+        n, m = graph.num_nodes, graph.num_edges
+        self.partition = partition(reverse.indptr, self.actors)
+        chunks = self.partition.num_chunks
+        self.pull_edges = max(int(m * PULL_SHARE), 1)
+
+        graph_layout = layout.Layout()
+        for prefix in ("", "in_"):
+            graph_layout.add(prefix + "indptr", np.uint64, n + 1)
+            graph_layout.add(
+                prefix + ("sources" if prefix else "indices"), np.uint32, m
+            )
+            graph_layout.add(prefix + "weights", np.float32, m)
+
+        state_layout = layout.Layout()
+        state_layout.add("state", pulse.NODE_STATE, n)
+        acc_view = layout.activation_slots(state_layout, "acc", n, self.slot_layout)
+        state_layout.add("emit", np.float32, (2, n))
+        state_layout.add("fids", np.uint32, (2, n))
+        state_layout.add("fout", np.float32, (2, n))
+        state_layout.add("touched", np.uint32, n)
+        state_layout.add("reached", np.uint32, n)
+        state_layout.add("scratch", np.uint32, n)
+        state_layout.add("nodes", np.uint32, n)
+        state_layout.add("activation", np.float32, n)
+        state_layout.add("first_hop", np.int32, n)
+        state_layout.add("cue_ids", np.uint32, n)
+        state_layout.add("cue_x", np.float32, n)
+
+        deque_capacity = 1 << max(int(chunks - 1).bit_length(), 1)
+        ctl_layout = layout.Layout()
+        ctl_layout.add("ctl", np.int64, control.words(self.actors))
+        ctl_layout.add("fcnt", np.int64, (2, chunks))
+        ctl_layout.add("tcnt", np.int64, chunks)
+        ctl_layout.add("chunk_bounds", np.int64, chunks + 1)
+        ctl_layout.add("shard_chunks", np.int64, self.actors + 1)
+        ctl_layout.add(
+            "deques", np.int64, (self.actors, deque.deque_words(deque_capacity))
+        )
+        ctl_layout.add("wave_log", np.int64, (MAX_WAVES + 2, 2))
+        ctl_layout.add("mailbox", np.uint8, MAILBOX_BYTES)
+
+        self._segments = segments.SegmentSet()
+        sizes = {
+            "graph": graph_layout.nbytes,
+            "state": state_layout.nbytes,
+            "ctl": ctl_layout.nbytes,
+        }
+        self._segments.reserve(sizes)
+        arrays = {}
+        for part, part_layout in (
+            ("graph", graph_layout),
+            ("state", state_layout),
+            ("ctl", ctl_layout),
+        ):
+            segment = self._segments.create(part, sizes[part])
+            arrays.update(part_layout.bind(segment.buf))
+        arrays["acc_view"] = acc_view(arrays)
+        self.arrays = arrays
+
+        arrays["chunk_bounds"][:] = self.partition.chunk_bounds
+        arrays["shard_chunks"][:] = self.partition.shard_chunks
+        for k in range(self.actors):
+            deque.init(arrays["deques"][k], deque_capacity)
+        self.ctl = arrays["ctl"]
+        self.control = control.Control(self.ctl, self.actors)
+
+        a = arrays
+        self._graph_arrays = (
+            a["indptr"], a["indices"], a["weights"],
+            a["in_indptr"], a["in_sources"], a["in_weights"],
+        )  # fmt: skip
+        self._shards = (a["chunk_bounds"], a["shard_chunks"])
+        self._work = (
+            a["state"], a["acc_view"], a["emit"], a["fids"], a["fout"],
+            a["fcnt"], a["touched"], a["tcnt"], a["reached"], a["scratch"],
+        )  # fmt: skip
+        self._result = (a["nodes"], a["activation"], a["first_hop"])
+
+    def _start_actors(self):
+        self.plan = placement.plan(self.actors)
+        context = multiprocessing.get_context("fork")
+        self._log_read, self._log_write = os.pipe()
+        os.set_blocking(self._log_read, False)
+        parent = os.getpid()
+        a = self.arrays
+        for k in range(self.actors):
+            process = context.Process(
+                target=actor_process.main,
+                name=f"engram-actor-{k}",
+                args=(
+                    k, self.actors, self.plan, parent, a, self._work,
+                    self._graph_arrays, self._shards, self._result, self.ctl,
+                    a["deques"], a["wave_log"], a["mailbox"], self.graph,
+                    self._log_write,
+                ),
+                daemon=True,
+            )  # fmt: skip
+            process.start()
+            self._processes.append(process)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for k in range(self.actors):
+            word = control.actor_word(k, control.A_PID)
+            while self.ctl[word] == 0:
+                self._check_actors()
+                if time.monotonic() > deadline:
+                    raise EngramError(
+                        f"actor {k} did not start within {START_TIMEOUT_S:.0f} s"
+                    )
+                control.wait_at_least(self.ctl, word, 1, 200)
+        self._drain_logs()
+        log.debug("engine started: %d actors, %d chunks", self.actors,
+                  self.partition.num_chunks)  # fmt: skip
+
+    # -- spreading ---------------------------------------------------------
+
+    def spread(self, cues, config=None, **overrides):
+        """Spread activation from cues; the same result as the reference.
+
+        Parameters
+        ----------
+        cues : mapping or (ids, activation) pair
+            Node id or label to initial activation.
+        config : SpreadConfig or dict, optional
+            Defaults to the engine's config; fields may also be given as
+            keyword arguments.
+
+        Returns
+        -------
+        SpreadResult
+            ``stats.runner`` says where the waves ran; ``stats.counters``
+            holds each actor's counters for this spread.
+
+        Raises
+        ------
+        UnknownNodeError, CueError, ConfigError
+            Before any state is touched.
+        ActorDiedError
+            An actor died during the spread; :meth:`restart` or
+            :meth:`close` the engine.
+        """
+        started = time.perf_counter()
+        config = SpreadConfig.coerce(
+            self.config if config is None else config, **overrides
+        )
+        cue_ids, cue_x = resolve_cues(self.graph, cues)
+        with self._lock:
+            self._check_open()
+            return self._spread_locked(cue_ids, cue_x, config, started)
+
+    def _spread_local(self, cue_ids, cue_x):
+        """Warm-up spread on an engine without actors."""
+        return self._spread_locked(cue_ids, cue_x, self.config, time.perf_counter())
+
+    def _actor_spread_here(self, cue_ids, cue_x):
+        """Run the actors' kernel for one actor in this process (warm-up)."""
+        a = self.arrays
+        count = len(cue_ids)
+        a["cue_ids"][:count] = cue_ids
+        a["cue_x"][:count] = cue_x
+        config = self.config
+        model = (
+            np.float32(config.decay),
+            np.float32(config.threshold),
+            np.int64(config.max_hops),
+            bool(config.fan_normalize),
+            np.int64(config.refractory_waves),
+        )
+        pulse_parallel.actor_spread(
+            0, 1, self.ctl, a["deques"], self._graph_arrays, self._shards,
+            self._work, self._result, model, a["cue_ids"][:count],
+            a["cue_x"][:count], np.int64(0), np.int64(0),
+            np.int64(0), np.int64(self.pull_edges), a["wave_log"],
+        )  # fmt: skip
+
+    def _spread_locked(self, cue_ids, cue_x, config, started):
+        max_hops = config.max_hops
+        self._spreads += 1
+        model = (
+            np.float32(config.decay),
+            np.float32(config.threshold),
+            np.int64(max_hops),
+            bool(config.fan_normalize),
+            np.int64(config.refractory_waves),
+        )
+        wave_log = self.arrays["wave_log"]
+        parallel = bool(self._processes) and len(cue_ids) >= HAND_OVER_CUES
+        try:
+            if parallel:
+                self.arrays["cue_ids"][: len(cue_ids)] = cue_ids
+                self.arrays["cue_x"][: len(cue_ids)] = cue_x
+                self._run_actors(0, control.STOP, config, len(cue_ids))
+            else:
+                status, wave, fired, fire_edges = pulse_parallel.inline_waves(
+                    self._graph_arrays, self._shards, self._work, model,
+                    cue_ids.view(np.uint32), cue_x,
+                    np.int64(HAND_OVER_EDGES if self._processes else 2**62),
+                    wave_log,
+                )  # fmt: skip
+                if status == pulse_parallel.HAND_OVER:
+                    parallel = True
+                    wave_log[wave] = (fired, fire_edges)
+                    mode = control.PUSH
+                    if fire_edges >= self.pull_edges:
+                        mode = control.PULL
+                        self._load_deques()
+                    self._run_actors(wave, mode, config, 0)
+                else:
+                    waves = int(wave) - 1
+                    touched = int(
+                        pulse_parallel.gather_all(
+                            self._shards, self._work, self._result
+                        )
+                    )
+            if parallel:
+                waves = int(self.ctl[control.LAST_WAVE])
+                touched = int(self.ctl[control.TOUCHED])
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed part-way: the shared state may
+            # hold half a spread. Clear it all before anything else runs.
+            self._abandon_spread()
+            raise
+        return self._result_of(touched, waves, config, started, parallel)
+
+    def _load_deques(self):
+        """Give each actor its own chunks to pull (actors are idle)."""
+        chunks = self.arrays["shard_chunks"]
+        for k in range(self.actors):
+            first = chunks[k]
+            deque.fill(self.arrays["deques"][k], first, chunks[k + 1] - first)
+
+    def _run_actors(self, wave, mode, config, cues):
+        """Hand the spread to the actors from ``wave`` and wait for them."""
+        ctl = self.ctl
+        for index in (control.ARRIVALS, control.GENERATION, control.DONE,
+                      control.MODE, control.TOUCHED, control.LAST_WAVE):  # fmt: skip
+            ctl[index] = 0
+        self.control.reset_counters()
+        message = msgpack.packb(
+            {
+                "op": "spread",
+                "wave": int(wave),
+                "mode": int(mode),
+                "seed": self._spreads,
+                "cues": int(cues),
+                "decay": config.decay,
+                "threshold": config.threshold,
+                "max_hops": config.max_hops,
+                "fan_normalize": config.fan_normalize,
+                "refractory_waves": config.refractory_waves,
+                "pull_edges": self.pull_edges,
+            }
+        )
+        self._send(message)
+        self._wait_done()
+        for k in range(self.actors):
+            if self.control.actor(k, control.A_STATUS) != control.STATUS_OK:
+                raise EngramError(f"actor {k} did not finish the spread")
+
+    def _send(self, message):
+        if len(message) > MAILBOX_BYTES:
+            raise EngramError(f"command of {len(message)} bytes exceeds the mailbox")
+        self.arrays["mailbox"][: len(message)] = np.frombuffer(message, np.uint8)
+        self.ctl[control.MESSAGE_BYTES] = len(message)
+        self._sequence += 1
+        control.publish(self.ctl, control.COMMAND, self._sequence)
+
+    def _wait_done(self):
+        while True:
+            done = control.wait_at_least(
+                self.ctl, control.DONE, self.actors, DONE_TURNS
+            )
+            if done >= self.actors:
+                return
+            self._check_actors()
+
+    def _check_actors(self):
+        """Raise ActorDiedError if an actor has exited."""
+        for k, process in enumerate(self._processes):
+            if process.exitcode is not None:
+                self._drain_logs()
+                how = _describe_exit(process.exitcode)
+                message = f"actor {k} (pid {process.pid}) {how}"
+                log.critical("%s; stopping the engine", message)
+                self._broken = message
+                self._stop_actors()
+                raise ActorDiedError(
+                    f"{message}; the engine has stopped: call restart() or close()"
+                )
+
+    def _abandon_spread(self):
+        """Stop the actors' part of a spread and clear the shared state."""
+        if self._processes and self._broken is None:
+            self.ctl[control.ABORT] = 1
+            deadline = time.monotonic() + ABORT_TIMEOUT_S
+            while self.ctl[control.DONE] < self.actors and time.monotonic() < deadline:
+                if any(p.exitcode is not None for p in self._processes):
+                    break
+                control.wait_at_least(self.ctl, control.DONE, self.actors, 500)
+            if self.ctl[control.DONE] < self.actors:
+                self._broken = "actors did not give up an aborted spread in time"
+                self._stop_actors()
+            self.ctl[control.ABORT] = 0
+        self._clear_state()
+
+    def _clear_state(self):
+        a = self.arrays
+        actor_process.clear_nodes(a, 0, self.graph.num_nodes)
+        a["tcnt"][:] = 0
+        a["fcnt"][:] = 0
+
+    def _result_of(self, touched, waves, config, started, parallel):
+        a = self.arrays
+        nodes = a["nodes"][:touched].view(np.int32).copy()
+        activation = a["activation"][:touched].copy()
+        first_hop = a["first_hop"][:touched].copy()
+        if config.max_activation is not None:
+            np.minimum(activation, np.float32(config.max_activation), out=activation)
+        log_rows = a["wave_log"][1 : waves + 1]
+        fired = log_rows[:, 0]
+        counters = {}
+        if parallel:
+            rate = atomics.cycles_per_second()
+            counters = {
+                f"actor{k}": self.control.counters(k, rate) for k in range(self.actors)
+            }
+        stats = SpreadStats(
+            waves=int(waves),
+            edges_traversed=int(log_rows[:, 1].sum()),
+            nodes_fired=int(fired.sum()),
+            fired_per_wave=tuple(int(f) for f in fired),
+            wall_time_s=time.perf_counter() - started,
+            runner=(
+                f"engine ({self.actors} actors)" if parallel else "engine (driver)"
+            ),
+            counters=counters,
+        )
+        return SpreadResult(nodes, activation, first_hop, stats, self.graph.labels)
+
+    # -- life cycle --------------------------------------------------------
+
+    def _check_open(self):
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        if self._broken is not None:
+            raise EngineClosedError(
+                f"the engine has stopped ({self._broken}): call restart() or close()"
+            )
+
+    def restart(self):
+        """Start fresh actors (after one died); the graph stays in place."""
+        with self._lock:
+            if self._closed:
+                raise EngineClosedError("the engine is closed")
+            self._stop_actors()
+            self._clear_state()
+            self.ctl[:] = 0
+            for k in range(self.actors):
+                deque.init(
+                    self.arrays["deques"][k], deque.capacity(self.arrays["deques"][k])
+                )
+            self._sequence = 0
+            self._broken = None
+            self._start_actors()
+
+    def _stop_actors(self):
+        """Ask the actors to exit; kill those that do not within a second."""
+        processes, self._processes = self._processes, []
+        if processes and all(p.exitcode is None for p in processes):
+            try:
+                self._send(msgpack.packb({"op": "shutdown"}))
+            except Exception:  # the mailbox may be gone; killing still works
+                pass
+        deadline = time.monotonic() + 1.0
+        for process in processes:
+            process.join(max(deadline - time.monotonic(), 0.01))
+        for process in processes:
+            if process.exitcode is None:
+                process.kill()
+                process.join(5.0)
+        self._drain_logs()
+        for fd in (self._log_read, self._log_write):
+            if fd is not None:
+                os.close(fd)
+        self._log_read = self._log_write = None
+
+    def _drain_logs(self):
+        """Re-emit the actors' log records through the driver's logging."""
+        if self._log_read is None:
+            return
+        unpacker = msgpack.Unpacker(max_buffer_size=1 << 20)
+        while True:
+            try:
+                chunk = os.read(self._log_read, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            unpacker.feed(chunk)
+        for actor, level, name, message in unpacker:
+            logging.getLogger(name).log(level, "[actor %d] %s", actor, message)
+
+    def close(self):
+        """Stop the actors and unlink the segments. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._stop_actors()
+        finally:
+            if self._segments is not None:
+                self.arrays = None
+                self._graph_arrays = self._shards = self._work = None
+                self._result = self.ctl = self.control = None
+                self._segments.close()
+        _live_engines.discard(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._closed and self._processes is not None:
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        state = "closed" if self._closed else ("stopped" if self._broken else "running")
+        return (
+            f"Engine({self.graph.num_nodes} nodes, {self.actors} actors, "
+            f"{self.partition.num_chunks} chunks, {state})"
+        )

@@ -1,0 +1,291 @@
+"""Whole spreads of the pulse model: the actors' part and the driver's part.
+
+A spread starts in the driver. While the frontier is small, the driver runs
+the waves itself (:func:`inline_waves`): waking actors and meeting at
+barriers costs microseconds a wave, more than a wave of a thousand edges
+takes. Once a wave has enough edges to be worth splitting, the driver hands
+the spread over, and every actor runs :func:`actor_spread` from that wave
+to the end, closing each wave with the gamma-cycle barrier of
+:mod:`scheduler.control` and writing its shard's results. A spread with
+many cues goes to the actors from the start.
+
+The arguments travel as tuples (see :func:`pack` in the engine)::
+
+    graph  = (indptr, indices, weights, in_indptr, in_sources, in_weights)
+    shards = (chunk_bounds, shard_chunks)
+    work   = (state, acc, emit, fids, fout, fcnt, touched, tcnt, reached,
+              scratch)
+    result = (nodes, activation, first_hop)
+    model  = (decay, threshold, max_hops, fan_normalize, refractory_waves)
+
+``wave_log[p]`` receives (nodes that fire in wave p, their out-edges) for
+every wave that runs.
+"""
+
+import numba as nb
+import numpy as np
+
+from scheduler import control
+from shm import atomics, deque
+
+from . import pulse
+from .pulse_waves import (
+    count_touched,
+    gather_chunks,
+    pull_chunk,
+    push_owned,
+    settle_cues,
+    settle_reached,
+)
+
+#: Status of :func:`inline_waves`.
+FINISHED = 0
+HAND_OVER = 1
+
+
+@nb.njit(cache=True, nogil=True)
+def decide(wave, fired, fire_edges, max_hops, pull_edges):
+    """How the wave after ``wave`` runs, given its frontier."""
+    if wave >= max_hops or fired == 0:
+        return control.STOP
+    if fire_edges >= pull_edges:
+        return control.PULL
+    return control.PUSH
+
+
+@nb.njit(cache=True, nogil=True)
+def inline_waves(graph, shards, work, model, cue_ids, cue_x, hand_over_edges,
+                 wave_log):  # fmt: skip
+    """Run a spread in the calling process while its waves are small.
+
+    Returns (status, next wave, nodes firing in it, their out-edges):
+    ``FINISHED`` when the spread is over (gather with
+    :func:`gather_all`), ``HAND_OVER`` when the next wave has at least
+    ``hand_over_edges`` out-edges and should run on the actors.
+    """
+    indptr, indices, weights, _, _, _ = graph
+    bounds, _ = shards
+    state, acc, emit, fids, fout, fcnt, touched, tcnt, reached, scratch = work
+    decay, threshold, max_hops, fan_normalize, refractory_waves = model
+    num_chunks = bounds.shape[0] - 1
+    id_bits = pulse.id_bits_for(acc.shape[0])
+
+    fired, fire_edges = settle_cues(
+        cue_ids, cue_x, bounds, 0, num_chunks, state, touched, tcnt, fids[1],
+        fout[1], fcnt[1], emit[1], threshold, refractory_waves, decay, indptr, fan_normalize,
+    )  # fmt: skip
+    wave = 1
+    while wave <= max_hops and fired > 0:
+        if fire_edges >= hand_over_edges:
+            return HAND_OVER, wave, fired, fire_edges
+        wave_log[wave, 0] = fired
+        wave_log[wave, 1] = fire_edges
+        now = wave & 1
+        after = now ^ 1
+        n_reached, _ = push_owned(
+            indptr, indices, weights, bounds, num_chunks, fids[now], fout[now],
+            fcnt[now], 0, acc.shape[0], acc, reached,
+        )  # fmt: skip
+        pulse.sort_ids(reached, n_reached, scratch, id_bits)
+        fired, fire_edges = settle_reached(
+            wave, reached, n_reached, acc, bounds, 0, num_chunks, state,
+            touched, tcnt, fids[after], fout[after], fcnt[after], emit[after],
+            threshold, refractory_waves, decay, indptr, fan_normalize,
+        )  # fmt: skip
+        wave += 1
+    return FINISHED, wave, fired, fire_edges
+
+
+@nb.njit(cache=True, nogil=True)
+def gather_all(shards, work, result):
+    """Write every touched node's result, ascending; returns the count."""
+    bounds, _ = shards
+    state, _, _, _, _, _, touched, tcnt, _, scratch = work
+    nodes, activation, first_hop = result
+    return gather_chunks(
+        bounds, 0, bounds.shape[0] - 1, touched, tcnt, scratch, state, 0,
+        nodes, activation, first_hop, pulse.id_bits_for(state.shape[0]),
+    )  # fmt: skip
+
+
+@nb.njit(cache=True, nogil=True)
+def _close_cycle(ctl, actors, wave, max_hops, pull_edges, shard_chunks, deques,
+                 wave_log, tcnt):  # fmt: skip
+    """The closing arrival's work: add up the actors' reports, decide the
+    next wave, load the deques for a pull wave."""
+    fired = 0
+    fire_edges = 0
+    for k in range(actors):
+        base = control.actor_base(k)
+        fired += ctl[base + control.A_FIRED]
+        fire_edges += ctl[base + control.A_FIRE_EDGES]
+    mode = decide(wave, fired, fire_edges, max_hops, pull_edges)
+    if mode == control.PULL:
+        for k in range(actors):
+            first = shard_chunks[k]
+            deque.fill(deques[k], first, shard_chunks[k + 1] - first)
+    if mode != control.STOP:
+        wave_log[wave + 1, 0] = fired
+        wave_log[wave + 1, 1] = fire_edges
+    else:
+        # Where each shard's results go: after those of earlier shards. Set
+        # here, while every actor waits, since gathering clears the counts.
+        position = 0
+        for k in range(actors):
+            ctl[control.actor_base(k) + control.A_POSITION] = position
+            position += count_touched(tcnt, shard_chunks[k], shard_chunks[k + 1])
+        ctl[control.TOUCHED] = position
+        ctl[control.LAST_WAVE] = wave
+    ctl[control.MODE] = mode
+    ctl[control.FIRED] = fired
+    ctl[control.FIRE_EDGES] = fire_edges
+
+
+@nb.njit(cache=True, nogil=True)
+def _barrier(ctl, actor, actors, cycle, wave, max_hops, pull_edges,
+             shard_chunks, deques, wave_log, tcnt):  # fmt: skip
+    """Report, arrive, and wait for the cycle to close. Returns the next
+    wave's mode, or -1 if the spread was aborted."""
+    started = atomics.cycles()
+    if control.arrive(ctl, cycle, actors):
+        _close_cycle(
+            ctl, actors, wave, max_hops, pull_edges, shard_chunks, deques,
+            wave_log, tcnt,
+        )  # fmt: skip
+        control.release(ctl, cycle)
+    elif not control.wait_release(ctl, cycle):
+        return -1
+    base = control.actor_base(actor)
+    ctl[base + control.A_WAIT_CYCLES] += atomics.cycles() - started
+    return ctl[control.MODE]
+
+
+@nb.njit(cache=True, nogil=True)
+def _next_chunk(deques, actor, actors, seed):
+    """A chunk to pull: from this actor's deque, else stolen from another's,
+    starting at a random victim. Returns (chunk or -1, stolen, seed)."""
+    chunk = deque.pop(deques[actor])
+    if chunk >= 0:
+        return chunk, False, seed
+    # xorshift: a cheap victim choice that differs between actors.
+    seed ^= seed << np.uint64(13)
+    seed ^= seed >> np.uint64(7)
+    seed ^= seed << np.uint64(17)
+    start = np.int64(seed % np.uint64(actors))
+    for t in range(actors):
+        victim = (start + t) % actors
+        if victim == actor:
+            continue
+        while True:
+            chunk = deque.steal(deques[victim])
+            if chunk != deque.ABORT:
+                break
+            atomics.pause()
+        if chunk >= 0:
+            return chunk, True, seed
+    return np.int64(-1), False, seed
+
+
+@nb.njit(cache=True, nogil=True)
+def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
+                 cue_ids, cue_x, start_wave, start_mode, seed, pull_edges,
+                 wave_log):  # fmt: skip
+    """One actor's part of a spread, from ``start_wave`` to the results.
+
+    ``start_wave`` 0 settles the cues in this actor's shard first; a later
+    wave continues from the frontier the driver left, in ``start_mode``.
+    Returns ``control.STATUS_OK`` or ``control.STATUS_ABORTED``.
+    """
+    indptr, indices, weights, in_indptr, in_sources, in_weights = graph
+    bounds, shard_chunks = shards
+    state, acc, emit, fids, fout, fcnt, touched, tcnt, reached, scratch = work
+    nodes, activation, first_hop = result
+    decay, threshold, max_hops, fan_normalize, refractory_waves = model
+    num_chunks = bounds.shape[0] - 1
+    first_chunk = shard_chunks[actor]
+    last_chunk = shard_chunks[actor + 1]
+    lo = bounds[first_chunk]
+    hi = bounds[last_chunk]
+    own_reached = reached[lo:hi]
+    own_scratch = scratch[lo:hi]
+    id_bits = pulse.id_bits_for(acc.shape[0])
+    base = control.actor_base(actor)
+    started = atomics.cycles()
+    seed = np.uint64(0x9E3779B97F4A7C15) * np.uint64(actor + 1) + np.uint64(seed)
+    cycle = 0
+
+    if start_wave == 0:
+        fired, fire_edges = settle_cues(
+            cue_ids, cue_x, bounds, first_chunk, last_chunk, state, touched,
+            tcnt, fids[1], fout[1], fcnt[1], emit[1],
+            threshold, refractory_waves, decay, indptr, fan_normalize,
+        )  # fmt: skip
+        ctl[base + control.A_FIRED] = fired
+        ctl[base + control.A_FIRE_EDGES] = fire_edges
+        cycle += 1
+        mode = _barrier(
+            ctl, actor, actors, cycle, 0, max_hops, pull_edges, shard_chunks,
+            deques, wave_log, tcnt,
+        )  # fmt: skip
+        wave = 1
+    else:
+        mode = start_mode
+        wave = start_wave
+
+    while mode > 0:
+        now = wave & 1
+        after = now ^ 1
+        fired = 0
+        fire_edges = 0
+        if mode == control.PUSH:
+            n_reached, followed = push_owned(
+                indptr, indices, weights, bounds, num_chunks, fids[now],
+                fout[now], fcnt[now], lo, hi, acc, own_reached,
+            )  # fmt: skip
+            pulse.sort_ids(own_reached, n_reached, own_scratch, id_bits)
+            fired, fire_edges = settle_reached(
+                wave, own_reached, n_reached, acc, bounds, first_chunk,
+                last_chunk, state, touched, tcnt, fids[after], fout[after],
+                fcnt[after], emit[after], threshold,
+                refractory_waves, decay, indptr, fan_normalize,
+            )  # fmt: skip
+            ctl[base + control.A_EDGES] += followed
+            ctl[base + control.A_PUSH_WAVES] += 1
+        else:
+            while True:
+                chunk, stolen, seed = _next_chunk(deques, actor, actors, seed)
+                if chunk < 0:
+                    break
+                chunk_fired, chunk_edges, read = pull_chunk(
+                    chunk, wave, in_indptr, in_sources, in_weights, bounds,
+                    emit[now], state, touched, tcnt, fids[after],
+                    fout[after], fcnt[after], emit[after],
+                    threshold, refractory_waves, decay, indptr, fan_normalize,
+                )  # fmt: skip
+                fired += chunk_fired
+                fire_edges += chunk_edges
+                ctl[base + control.A_EDGES] += read
+                ctl[base + control.A_CHUNKS] += 1
+                if stolen:
+                    ctl[base + control.A_STEALS] += 1
+            ctl[base + control.A_PULL_WAVES] += 1
+        ctl[base + control.A_FIRED] = fired
+        ctl[base + control.A_FIRE_EDGES] = fire_edges
+        cycle += 1
+        mode = _barrier(
+            ctl, actor, actors, cycle, wave, max_hops, pull_edges,
+            shard_chunks, deques, wave_log, tcnt,
+        )  # fmt: skip
+        wave += 1
+
+    if mode < 0:
+        ctl[base + control.A_BUSY_CYCLES] += atomics.cycles() - started
+        return control.STATUS_ABORTED
+
+    position = ctl[base + control.A_POSITION]
+    gather_chunks(
+        bounds, first_chunk, last_chunk, touched, tcnt, scratch, state,
+        position, nodes, activation, first_hop, id_bits,
+    )  # fmt: skip
+    ctl[base + control.A_BUSY_CYCLES] += atomics.cycles() - started
+    return control.STATUS_OK

@@ -1,0 +1,243 @@
+"""Control words in shared memory, the gamma-cycle barrier, and waits.
+
+The driver and the actors share one int64 array of control words. Every
+word that two processes write sits in its own 64-byte cache line, so that
+one process's write never invalidates the line another is spinning on::
+
+    line  word            written by                  read by
+    0     COMMAND         driver (release)            actors
+          MESSAGE_BYTES   driver                      actors
+    1     ARRIVALS        every actor (fetch-add)     every actor
+    2     GENERATION      the cycle's last arrival    every actor (acquire)
+          MODE, FIRED,    the cycle's last arrival    every actor
+          FIRE_EDGES,
+          TOUCHED, LAST_WAVE
+    3     DONE            every actor (fetch-add)     driver (acquire)
+    4     ABORT           driver                      actors, while waiting
+    5+    actor k: two lines of its own counters      the closer, the driver
+
+One gamma cycle is one wave. An actor that has finished its part of a
+wave arrives at the barrier by adding one to ``ARRIVALS``; the arrival
+that completes the cycle *closes* it: it adds up what every actor reported
+in its own lines (nodes that will fire, their out-edges), decides the next
+wave (push, pull, or stop), publishes the decision, and opens the next
+cycle by storing the cycle number in ``GENERATION`` with release ordering.
+The others wait for that store with acquire loads, so they see the
+decision and everything written before it.
+
+Waits spin briefly with the CPU's pause hint, then yield the CPU at every
+turn: there may be more actors than cores, and a process spinning on a
+core another needs only delays what it waits for (with three processes on
+two cores, pure spinning waits out a scheduler time slice, 4 ms). Idle
+waits for a command then sleep with growing intervals, so that an idle
+engine costs next to no CPU.
+"""
+
+import numba as nb
+import numpy as np
+
+from shm import atomics
+
+__all__ = ["Control"]
+
+LINE = 8  # int64 words in a 64-byte cache line
+
+COMMAND = 0 * LINE
+MESSAGE_BYTES = COMMAND + 1
+ARRIVALS = 1 * LINE
+GENERATION = 2 * LINE
+MODE = GENERATION + 1
+FIRED = GENERATION + 2
+FIRE_EDGES = GENERATION + 3
+TOUCHED = GENERATION + 4
+LAST_WAVE = GENERATION + 5
+DONE = 3 * LINE
+ABORT = 4 * LINE
+FIRST_ACTOR_LINE = 5
+ACTOR_LINES = 2
+
+# An actor's words, from the start of its first line.
+A_FIRED = 0  # nodes that fire in the next wave, from this actor's part
+A_FIRE_EDGES = 1  # their out-edges
+A_EDGES = 2  # edges followed or read, this spread
+A_CAS_RETRIES = 3  # compare-and-swap retries, this spread
+A_STEALS = 4  # chunks stolen from other actors, this spread
+A_WAIT_CYCLES = 5  # CPU cycles spent waiting at barriers, this spread
+A_CHUNKS = 6  # pull chunks processed, this spread
+A_BUSY_CYCLES = 7  # CPU cycles spent in this spread
+A_READY = 8  # last command sequence number this actor took up
+A_PUSH_WAVES = 9
+A_PULL_WAVES = 10
+A_STATUS = 11  # STATUS_* of the last spread
+A_PID = 12
+A_POSITION = 13  # where this actor's results start
+
+COUNTER_NAMES = (
+    ("edges", A_EDGES),
+    ("cas_retries", A_CAS_RETRIES),
+    ("chunks_stolen", A_STEALS),
+    ("barrier_wait_s", A_WAIT_CYCLES),
+    ("pull_chunks", A_CHUNKS),
+    ("busy_s", A_BUSY_CYCLES),
+    ("push_waves", A_PUSH_WAVES),
+    ("pull_waves", A_PULL_WAVES),
+)
+
+# Wave decisions.
+STOP = 0
+PUSH = 1
+PULL = 2
+
+STATUS_OK = 0
+STATUS_ABORTED = 1
+
+#: Pause-hinted spins before a waiter starts yielding the CPU. A barrier
+#: between two actors on two cores completes in about 0.3 us, a few hundred
+#: turns of this loop; past that the awaited actor is probably not running.
+SPIN_TURNS = 256
+
+#: Yields before an idle actor starts sleeping (about 0.5 us each when no
+#: other process wants the CPU, far more when one does).
+YIELD_TURNS = 2_000
+
+#: Longest sleep of an idle actor between looks at the command word, in
+#: microseconds: the wake-up latency of an engine idle for a while.
+MAX_IDLE_SLEEP_US = 1_000
+
+
+def words(actors):
+    """Control words an engine of ``actors`` needs."""
+    return (FIRST_ACTOR_LINE + ACTOR_LINES * actors) * LINE
+
+
+def actor_word(actor, word):
+    return (FIRST_ACTOR_LINE + ACTOR_LINES * actor) * LINE + word
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def actor_base(actor):
+    return (FIRST_ACTOR_LINE + ACTOR_LINES * actor) * LINE
+
+
+@nb.njit(cache=True, nogil=True)
+def arrive(ctl, cycle, actors):
+    """Arrive at the barrier that closes gamma cycle ``cycle`` (1, 2, ...
+    within a spread). Returns True for the arrival that closes it, which
+    must then call :func:`release`; the others call :func:`wait_release`."""
+    before = atomics.fetch_add(ctl, ARRIVALS, 1)
+    return before == cycle * actors - 1
+
+
+@nb.njit(cache=True, nogil=True)
+def release(ctl, cycle):
+    """Open the next cycle: everything written before is seen by waiters."""
+    atomics.store(ctl, GENERATION, cycle, "release")
+
+
+@nb.njit(cache=True, nogil=True)
+def wait_release(ctl, cycle):
+    """Wait until cycle ``cycle`` is closed. Returns False if the driver
+    aborted the spread meanwhile."""
+    turns = 0
+    while atomics.load(ctl, GENERATION, "acquire") < cycle:
+        if atomics.load(ctl, ABORT, "relaxed") != 0:
+            return False
+        turns += 1
+        if turns < SPIN_TURNS:
+            atomics.pause()
+        else:
+            atomics.yield_cpu()
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def wait_change(ctl, index, seen, max_turns):
+    """Wait, spinning then yielding then sleeping, until ``ctl[index]``
+    differs from ``seen``; give up after ``max_turns`` looks. Returns the
+    value last read."""
+    sleep = 10
+    for turn in range(max_turns):
+        value = atomics.load(ctl, index, "acquire")
+        if value != seen:
+            return value
+        if turn < SPIN_TURNS:
+            atomics.pause()
+        elif turn < SPIN_TURNS + YIELD_TURNS:
+            atomics.yield_cpu()
+        else:
+            atomics.sleep_us(sleep)
+            sleep = min(sleep * 2, MAX_IDLE_SLEEP_US)
+    return seen
+
+
+@nb.njit(cache=True, nogil=True)
+def wait_at_least(ctl, index, target, max_turns):
+    """Wait until ``ctl[index] >= target``, spinning a little, then
+    yielding, then sleeping in short steps; give up after ``max_turns``
+    looks. Returns the value last read."""
+    value = atomics.load(ctl, index, "acquire")
+    for turn in range(max_turns):
+        if value >= target:
+            return value
+        if turn < SPIN_TURNS:
+            atomics.pause()
+        elif turn < SPIN_TURNS + YIELD_TURNS:
+            atomics.yield_cpu()
+        else:
+            atomics.sleep_us(20)
+        value = atomics.load(ctl, index, "acquire")
+    return value
+
+
+@nb.njit(cache=True, nogil=True)
+def publish(ctl, index, value):
+    """``ctl[index] = value`` with release ordering."""
+    atomics.store(ctl, index, value, "release")
+
+
+@nb.njit(cache=True, nogil=True)
+def add(ctl, index, value):
+    """Atomically add ``value`` to ``ctl[index]``; returns the old value."""
+    return atomics.fetch_add(ctl, index, value)
+
+
+class Control:
+    """The control words of one engine, as seen from Python."""
+
+    def __init__(self, words_array, actors):
+        # int64 view of the control segment; see the table above.
+        self.words = words_array
+        self.actors = actors
+
+    def actor(self, actor, word):
+        return int(self.words[actor_word(actor, word)])
+
+    def counters(self, actor, cycles_per_second):
+        """This spread's counters of one actor, times in seconds."""
+        values = {}
+        for name, word in COUNTER_NAMES:
+            value = self.actor(actor, word)
+            if name.endswith("_s"):
+                value = value / cycles_per_second
+            values[name] = value
+        return values
+
+    def reset_counters(self):
+        for actor in range(self.actors):
+            base = actor_word(actor, 0)
+            for word in (
+                A_EDGES,
+                A_CAS_RETRIES,
+                A_STEALS,
+                A_WAIT_CYCLES,
+                A_CHUNKS,
+                A_BUSY_CYCLES,
+                A_PUSH_WAVES,
+                A_PULL_WAVES,
+            ):
+                self.words[base + word] = 0
+
+
+def new_words(actors):
+    """A private control array (for tests)."""
+    return np.zeros(words(actors), np.int64)
