@@ -148,8 +148,58 @@ def cmd_info(args):
     print(f"loaded in   {stats['load_s']:>12.2f} s")
 
 
-def cmd_spread(args):
+def _runner(args, graph):
+    """A context manager yielding a function that spreads: the engine, or
+    the sequential reference with ``--reference``."""
+    import contextlib
+
     from . import reference
+    from .engine import Engine
+
+    if args.reference:
+        return contextlib.nullcontext(
+            lambda cues, config: reference.spread(graph, cues, config)
+        )
+
+    @contextlib.contextmanager
+    def engine():
+        with Engine(graph, actors=args.actors, deterministic=args.deterministic) as e:
+            yield e.spread
+
+    return engine()
+
+
+def _add_runner_options(parser):
+    group = parser.add_argument_group("runner")
+    group.add_argument(
+        "--actors",
+        type=_positive_int,
+        default=None,
+        help="actor processes of the engine (default: one per usable CPU)",
+    )
+    group.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="results bit-identical to the reference, for any actor count",
+    )
+    group.add_argument(
+        "--reference",
+        action="store_true",
+        help="run the sequential reference instead of the parallel engine",
+    )
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_spread(args):
     from .sources import open_graph
 
     config = _config_from(args)
@@ -158,7 +208,8 @@ def cmd_spread(args):
     for node, activation in args.cue:
         key = _cue_key(graph, node)
         cues[key] = cues.get(key, 0.0) + activation
-    result = reference.spread(graph, cues, config)
+    with _runner(args, graph) as spread:
+        result = spread(cues, config)
     if args.json:
         report = result.to_dict(k=args.top)
         report["config"] = config.to_dict()
@@ -188,7 +239,13 @@ def _print_top(result, graph, k):
 def cmd_demo(args):
     from .demo import run_demo
 
-    run_demo(nodes=args.nodes, spreads=args.spreads, seed=args.seed)
+    run_demo(
+        nodes=args.nodes,
+        spreads=args.spreads,
+        seed=args.seed,
+        actors=args.actors,
+        use_reference=args.reference,
+    )
 
 
 def cmd_topology(args):
@@ -298,12 +355,25 @@ def build_parser():
     p.add_argument("-k", "--top", type=int, default=10, help="rows to show")
     p.add_argument("--json", action="store_true")
     _add_spread_options(p)
+    _add_runner_options(p)
     p.set_defaults(run=cmd_spread)
 
     p = commands.add_parser("demo", help="the main job on a built-in graph")
     p.add_argument("--nodes", type=int, default=1_000_000)
     p.add_argument("--spreads", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    group = p.add_argument_group("runner")
+    group.add_argument(
+        "--actors",
+        type=_positive_int,
+        default=None,
+        help="actor processes of the engine (default: one per usable CPU)",
+    )
+    group.add_argument(
+        "--reference",
+        action="store_true",
+        help="run the sequential reference instead of the parallel engine",
+    )
     p.set_defaults(run=cmd_demo)
 
     p = commands.add_parser(

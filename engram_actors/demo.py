@@ -51,27 +51,46 @@ def demo_graph(nodes, seed):
     return graph
 
 
-def run_demo(nodes=1_000_000, spreads=1000, seed=0):
-    """Generate or load the demo graph, run spreads and print the figures."""
-    from . import reference
+def run_demo(nodes=1_000_000, spreads=1000, seed=0, actors=None, use_reference=False):
+    """Generate or load the demo graph, run spreads and print the figures.
 
+    The spreads run on the parallel engine with ``actors`` actors (one per
+    usable CPU by default), or on the sequential reference.
+    """
     graph = demo_graph(nodes, seed)
     print(f"graph: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges")
+    if use_reference:
+        from . import reference
+
+        print("runner: the sequential reference")
+        _run(graph, lambda cues, config: reference.spread(graph, cues, config),
+             spreads, seed)  # fmt: skip
+        return
+    from .engine import Engine
+
+    started = time.perf_counter()
+    with Engine(graph, actors=actors) as engine:
+        print(
+            f"runner: the engine, {engine.actors} actors "
+            f"(started in {time.perf_counter() - started:.2f} s)"
+        )
+        _run(graph, engine.spread, spreads, seed)
+
+
+def _run(graph, spread, spreads, seed):
     rng = np.random.default_rng(seed + 1)
     config = SpreadConfig(threshold=DEMO_THRESHOLD, max_hops=3)
 
     # The first spread compiles the kernels (or loads them from the cache).
     started = time.perf_counter()
-    reference.spread(graph, {0: 1.0}, config)
+    spread({0: 1.0}, config)
     print(f"first spread (kernel load) {time.perf_counter() - started:.2f} s")
 
     # The full wave first: it also brings every page of the graph into
     # memory, so the recall latencies below are those of a warm graph.
     everything = (np.arange(graph.num_nodes), np.ones(graph.num_nodes))
     wave = SpreadConfig(threshold=0.0, max_hops=1)
-    rates = [
-        reference.spread(graph, everything, wave).stats.edges_per_s for _ in range(5)
-    ]
+    rates = [spread(everything, wave).stats.edges_per_s for _ in range(5)]
     print(
         f"full wave over all {graph.num_edges:,} edges: "
         f"{np.median(rates) / 1e6:.0f} M edges/s (median of 5)"
@@ -84,7 +103,7 @@ def run_demo(nodes=1_000_000, spreads=1000, seed=0):
         cue_ids = rng.choice(graph.num_nodes, DEMO_CUES, replace=False)
         cues = (cue_ids, np.ones(DEMO_CUES))
         started = time.perf_counter()
-        result = reference.spread(graph, cues, config)
+        result = spread(cues, config)
         latencies[i] = time.perf_counter() - started
         touched[i] = len(result)
         if first is None:
