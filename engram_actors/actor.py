@@ -185,5 +185,6 @@ def _spread(actor, actors, message, ctl, deques, graph_arrays, shards, work,
         actor, actors, ctl, deques, graph_arrays, shards, work, result, model,
         arrays["cue_ids"][:cues], arrays["cue_x"][:cues],
         np.int64(message["wave"]), np.int64(message["mode"]),
-        np.int64(message["seed"]), np.int64(message["pull_edges"]), wave_log,
+        np.int64(message["seed"]), np.int64(message["pull_edges"]),
+        bool(message["shared_push"]), wave_log,
     )  # fmt: skip

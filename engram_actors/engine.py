@@ -79,6 +79,13 @@ HAND_OVER_CUES = 16_384
 #: 1M-node graphs: see docs/design.md.
 PULL_SHARE = 0.05
 
+#: Ways a sparse wave can push on the actors (see ``Engine``).
+PUSH_MODES = ("owner", "shared")
+
+#: The push of a non-deterministic engine, chosen by measurement: see
+#: docs/design.md.
+DEFAULT_PUSH = "owner"
+
 #: Seconds to wait for actors to start (fork, pin, copy their shard).
 START_TIMEOUT_S = 120.0
 
@@ -160,6 +167,13 @@ class Engine:
     slot_layout : {"packed", "padded"}
         Per-node activation slots one after another, or one per 64-byte
         cache line (see ``docs/design.md``).
+    push : {"owner", "shared"}, optional
+        How sparse waves on the actors push. "owner": every actor reads the
+        whole frontier and adds only into its own shard, with plain stores
+        and in the model's order. "shared": the actors split the frontier
+        between them (stealing from each other) and add into any shard
+        with atomic float adds; sums then run in no fixed order, so it is
+        refused with ``deterministic=True``.
 
     Raises
     ------
@@ -177,7 +191,7 @@ class Engine:
     """
 
     def __init__(self, graph, actors=None, config=None, deterministic=False,
-                 *, slot_layout="packed", _fork=True):  # fmt: skip
+                 *, slot_layout="packed", push=None, _fork=True):  # fmt: skip
         self.graph = graph
         self.config = SpreadConfig.coerce(config)
         self.deterministic = bool(deterministic)
@@ -188,7 +202,27 @@ class Engine:
         if not 1 <= actors <= MAX_ACTORS:
             raise ValueError(f"actors is {actors}; allowed range is [1, {MAX_ACTORS}]")
         self.actors = int(actors)
+        if slot_layout not in layout.SLOT_LAYOUTS:
+            raise ValueError(
+                f"slot_layout is {slot_layout!r}; expected one of "
+                f"{', '.join(layout.SLOT_LAYOUTS)}"
+            )
         self.slot_layout = slot_layout
+        if push is None:
+            push = DEFAULT_PUSH
+        if push not in PUSH_MODES:
+            raise ValueError(
+                f"push is {push!r}; expected one of {', '.join(PUSH_MODES)}"
+            )
+        if push == "shared" and self.deterministic:
+            raise ValueError(
+                "push='shared' adds with atomics in no fixed order, so it "
+                "cannot be deterministic; use push='owner'"
+            )
+        # How sparse waves on the actors push: "owner" (each actor adds
+        # into its own shard only) or "shared" (actors split the frontier
+        # and add into any shard with atomics).
+        self.push = push
         # Serialises spreads: one spread at a time uses the shared state.
         self._lock = threading.Lock()
         self._processes = []
@@ -393,7 +427,7 @@ class Engine:
             0, 1, self.ctl, a["deques"], self._graph_arrays, self._shards,
             self._work, self._result, model, a["cue_ids"][:count],
             a["cue_x"][:count], np.int64(0), np.int64(0),
-            np.int64(0), np.int64(self.pull_edges), a["wave_log"],
+            np.int64(0), np.int64(self.pull_edges), False, a["wave_log"],
         )  # fmt: skip
 
     def _spread_locked(self, cue_ids, cue_x, config, started):
@@ -423,9 +457,12 @@ class Engine:
                 if status == pulse_parallel.HAND_OVER:
                     parallel = True
                     wave_log[wave] = (fired, fire_edges)
-                    mode = control.PUSH
+                    mode = (
+                        control.SHARED_PUSH if self.push == "shared" else control.PUSH
+                    )
                     if fire_edges >= self.pull_edges:
                         mode = control.PULL
+                    if mode != control.PUSH:
                         self._load_deques()
                     self._run_actors(wave, mode, config, 0)
                 else:
@@ -472,6 +509,7 @@ class Engine:
                 "fan_normalize": config.fan_normalize,
                 "refractory_waves": config.refractory_waves,
                 "pull_edges": self.pull_edges,
+                "shared_push": self.push == "shared",
             }
         )
         self._send(message)

@@ -15,6 +15,8 @@ one process's write never invalidates the line another is spinning on::
     3     DONE            every actor (fetch-add)     driver (acquire)
     4     ABORT           driver                      actors, while waiting
     5+    actor k: two lines of its own counters      the closer, the driver
+          (A_CLAIMED, on the second: every actor
+          fetch-adds it in a shared push)
 
 One gamma cycle is one wave. An actor that has finished its part of a
 wave arrives at the barrier by adding one to ``ARRIVALS``; the arrival
@@ -54,7 +56,7 @@ LAST_WAVE = GENERATION + 5
 DONE = 3 * LINE
 ABORT = 4 * LINE
 FIRST_ACTOR_LINE = 5
-ACTOR_LINES = 2
+ACTOR_LINES = 3  # counters; ready/status; the claim counter alone
 
 # An actor's words, from the start of its first line.
 A_FIRED = 0  # nodes that fire in the next wave, from this actor's part
@@ -71,6 +73,7 @@ A_PULL_WAVES = 10
 A_STATUS = 11  # STATUS_* of the last spread
 A_PID = 12
 A_POSITION = 13  # where this actor's results start
+A_CLAIMED = 16  # (its own line)  # nodes of this shard first reached in a shared push
 
 COUNTER_NAMES = (
     ("edges", A_EDGES),
@@ -85,8 +88,9 @@ COUNTER_NAMES = (
 
 # Wave decisions.
 STOP = 0
-PUSH = 1
-PULL = 2
+PUSH = 1  # every actor pushes the whole frontier into its own shard
+PULL = 2  # chunks sum their in-edges; idle actors steal chunks
+SHARED_PUSH = 3  # actors split the frontier, atomic adds into any shard
 
 STATUS_OK = 0
 STATUS_ABORTED = 1

@@ -44,13 +44,13 @@ HAND_OVER = 1
 
 
 @nb.njit(cache=True, nogil=True)
-def decide(wave, fired, fire_edges, max_hops, pull_edges):
+def decide(wave, fired, fire_edges, max_hops, pull_edges, shared_push):
     """How the wave after ``wave`` runs, given its frontier."""
     if wave >= max_hops or fired == 0:
         return control.STOP
     if fire_edges >= pull_edges:
         return control.PULL
-    return control.PUSH
+    return control.SHARED_PUSH if shared_push else control.PUSH
 
 
 @nb.njit(cache=True, nogil=True)
@@ -72,7 +72,8 @@ def inline_waves(graph, shards, work, model, cue_ids, cue_x, hand_over_edges,
 
     fired, fire_edges = settle_cues(
         cue_ids, cue_x, bounds, 0, num_chunks, state, touched, tcnt, fids[1],
-        fout[1], fcnt[1], emit[1], threshold, refractory_waves, decay, indptr, fan_normalize,
+        fout[1], fcnt[1], emit[1], threshold, refractory_waves, decay, indptr,
+        fan_normalize,
     )  # fmt: skip
     wave = 1
     while wave <= max_hops and fired > 0:
@@ -109,8 +110,8 @@ def gather_all(shards, work, result):
 
 
 @nb.njit(cache=True, nogil=True)
-def _close_cycle(ctl, actors, wave, max_hops, pull_edges, shard_chunks, deques,
-                 wave_log, tcnt):  # fmt: skip
+def _close_cycle(ctl, actors, wave, max_hops, pull_edges, shared_push,
+                 shard_chunks, deques, wave_log, tcnt):  # fmt: skip
     """The closing arrival's work: add up the actors' reports, decide the
     next wave, load the deques for a pull wave."""
     fired = 0
@@ -119,8 +120,8 @@ def _close_cycle(ctl, actors, wave, max_hops, pull_edges, shard_chunks, deques,
         base = control.actor_base(k)
         fired += ctl[base + control.A_FIRED]
         fire_edges += ctl[base + control.A_FIRE_EDGES]
-    mode = decide(wave, fired, fire_edges, max_hops, pull_edges)
-    if mode == control.PULL:
+    mode = decide(wave, fired, fire_edges, max_hops, pull_edges, shared_push)
+    if mode == control.PULL or mode == control.SHARED_PUSH:
         for k in range(actors):
             first = shard_chunks[k]
             deque.fill(deques[k], first, shard_chunks[k + 1] - first)
@@ -143,14 +144,14 @@ def _close_cycle(ctl, actors, wave, max_hops, pull_edges, shard_chunks, deques,
 
 @nb.njit(cache=True, nogil=True)
 def _barrier(ctl, actor, actors, cycle, wave, max_hops, pull_edges,
-             shard_chunks, deques, wave_log, tcnt):  # fmt: skip
+             shared_push, shard_chunks, deques, wave_log, tcnt):  # fmt: skip
     """Report, arrive, and wait for the cycle to close. Returns the next
     wave's mode, or -1 if the spread was aborted."""
     started = atomics.cycles()
     if control.arrive(ctl, cycle, actors):
         _close_cycle(
-            ctl, actors, wave, max_hops, pull_edges, shard_chunks, deques,
-            wave_log, tcnt,
+            ctl, actors, wave, max_hops, pull_edges, shared_push, shard_chunks,
+            deques, wave_log, tcnt,
         )  # fmt: skip
         control.release(ctl, cycle)
     elif not control.wait_release(ctl, cycle):
@@ -158,6 +159,57 @@ def _barrier(ctl, actor, actors, cycle, wave, max_hops, pull_edges,
     base = control.actor_base(actor)
     ctl[base + control.A_WAIT_CYCLES] += atomics.cycles() - started
     return ctl[control.MODE]
+
+
+@nb.njit(cache=True, nogil=True)
+def _meet(ctl, actor, actors, cycle):
+    """A barrier inside a wave: nothing to decide. Returns False if the
+    spread was aborted."""
+    started = atomics.cycles()
+    if control.arrive(ctl, cycle, actors):
+        control.release(ctl, cycle)
+    elif not control.wait_release(ctl, cycle):
+        return False
+    base = control.actor_base(actor)
+    ctl[base + control.A_WAIT_CYCLES] += atomics.cycles() - started
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def _push_shared_chunk(c, indptr, indices, weights, bounds, fids, fout, fcnt,
+                       acc, reached, ctl, shard_first_node, actors):  # fmt: skip
+    """Push the frontier listed in chunk ``c`` along whole rows, adding into
+    any shard with atomic float adds. The add that turns a slot non-zero
+    claims the node: it appends it to its owner's reached list. Returns
+    (edges followed, compare-and-swap retries)."""
+    followed = 0
+    retries = 0
+    first = bounds[c]
+    for i in range(first, first + fcnt[c]):
+        u = fids[i]
+        out = fout[i]
+        start = indptr[u]
+        stop = indptr[u + np.uint32(1)]
+        followed += np.int64(stop - start)
+        for e in range(start, stop):
+            contribution = out * weights[e]
+            if contribution != 0:
+                v = indices[e]
+                old, tries = atomics.add_f32(acc, v, contribution)
+                retries += tries
+                if old == 0:
+                    owner = 0  # the shard holding v: binary search
+                    high = actors
+                    while high - owner > 1:
+                        middle = (owner + high) >> 1
+                        if shard_first_node[middle] <= v:
+                            owner = middle
+                        else:
+                            high = middle
+                    line = control.actor_base(owner) + control.A_CLAIMED
+                    position = atomics.fetch_add(ctl, line, 1)
+                    reached[shard_first_node[owner] + position] = v
+    return followed, retries
 
 
 @nb.njit(cache=True, nogil=True)
@@ -189,7 +241,7 @@ def _next_chunk(deques, actor, actors, seed):
 @nb.njit(cache=True, nogil=True)
 def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                  cue_ids, cue_x, start_wave, start_mode, seed, pull_edges,
-                 wave_log):  # fmt: skip
+                 shared_push, wave_log):  # fmt: skip
     """One actor's part of a spread, from ``start_wave`` to the results.
 
     ``start_wave`` 0 settles the cues in this actor's shard first; a later
@@ -207,6 +259,9 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
     lo = bounds[first_chunk]
     hi = bounds[last_chunk]
     own_reached = reached[lo:hi]
+    shard_first_node = np.empty(actors + 1, np.int64)
+    for k in range(actors + 1):
+        shard_first_node[k] = bounds[shard_chunks[k]]
     own_scratch = scratch[lo:hi]
     id_bits = pulse.id_bits_for(acc.shape[0])
     base = control.actor_base(actor)
@@ -224,8 +279,8 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
         ctl[base + control.A_FIRE_EDGES] = fire_edges
         cycle += 1
         mode = _barrier(
-            ctl, actor, actors, cycle, 0, max_hops, pull_edges, shard_chunks,
-            deques, wave_log, tcnt,
+            ctl, actor, actors, cycle, 0, max_hops, pull_edges, shared_push,
+            shard_chunks, deques, wave_log, tcnt,
         )  # fmt: skip
         wave = 1
     else:
@@ -251,6 +306,34 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
             )  # fmt: skip
             ctl[base + control.A_EDGES] += followed
             ctl[base + control.A_PUSH_WAVES] += 1
+        elif mode == control.SHARED_PUSH:
+            while True:
+                chunk, stolen, seed = _next_chunk(deques, actor, actors, seed)
+                if chunk < 0:
+                    break
+                followed, retries = _push_shared_chunk(
+                    chunk, indptr, indices, weights, bounds, fids[now],
+                    fout[now], fcnt[now], acc, reached, ctl, shard_first_node,
+                    actors,
+                )  # fmt: skip
+                ctl[base + control.A_EDGES] += followed
+                ctl[base + control.A_CAS_RETRIES] += retries
+                if stolen:
+                    ctl[base + control.A_STEALS] += 1
+            cycle += 1
+            if not _meet(ctl, actor, actors, cycle):
+                mode = -1
+                break
+            n_reached = ctl[base + control.A_CLAIMED]
+            ctl[base + control.A_CLAIMED] = 0
+            pulse.sort_ids(own_reached, n_reached, own_scratch, id_bits)
+            fired, fire_edges = settle_reached(
+                wave, own_reached, n_reached, acc, bounds, first_chunk,
+                last_chunk, state, touched, tcnt, fids[after], fout[after],
+                fcnt[after], emit[after], threshold,
+                refractory_waves, decay, indptr, fan_normalize,
+            )  # fmt: skip
+            ctl[base + control.A_PUSH_WAVES] += 1
         else:
             while True:
                 chunk, stolen, seed = _next_chunk(deques, actor, actors, seed)
@@ -273,7 +356,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
         ctl[base + control.A_FIRE_EDGES] = fire_edges
         cycle += 1
         mode = _barrier(
-            ctl, actor, actors, cycle, wave, max_hops, pull_edges,
+            ctl, actor, actors, cycle, wave, max_hops, pull_edges, shared_push,
             shard_chunks, deques, wave_log, tcnt,
         )  # fmt: skip
         wave += 1

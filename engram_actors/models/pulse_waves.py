@@ -233,7 +233,6 @@ def pull_chunk(
     ``emit_next`` for every node of the chunk (zero where silent), so the
     chunk needs no clearing. Returns (nodes that fire, their out-edges,
     in-edges read)."""
-    fired = 0
     edges = 0
     first = bounds[c]
     last = bounds[c + 1]
