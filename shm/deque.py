@@ -105,7 +105,9 @@ def deque_words(capacity):
     Returns
     -------
     int
-        Three cache lines of indices and header, then the item buffer.
+        Three cache lines of indices and header, then the item buffer,
+        rounded up to whole cache lines: deques laid side by side in one
+        array (one row each) then each start on a line of their own.
 
     Raises
     ------
@@ -114,15 +116,15 @@ def deque_words(capacity):
 
     Examples
     --------
-    >>> deque_words(1024)
-    1048
+    >>> deque_words(1024), deque_words(2)
+    (1048, 32)
     """
     is_integer = isinstance(capacity, int | np.integer)
     if not is_integer or capacity < 2 or capacity & (capacity - 1):
         raise ValueError(
             f"capacity must be a power of two of at least 2, not {capacity!r}"
         )
-    return _BUFFER + int(capacity)
+    return _BUFFER + max(int(capacity), CACHE_LINE_WORDS)
 
 
 def init(deque, capacity):
@@ -260,10 +262,11 @@ def steal(deque):
 def fill(deque, first, count):
     """Make ``deque`` hold exactly the items ``first .. first + count - 1``.
 
-    The owner only, and only while no thief is inside :func:`steal` (between
-    the barriers of a wave): a thief that read the old contents could
-    otherwise claim a slot that now holds a new item. The items come out as
-    if pushed in increasing order: :func:`steal` yields ``first`` first.
+    Only while no other process uses the deque, between the barriers of a
+    wave; then the owner, or a coordinator loading every deque, may call it.
+    A thief still inside :func:`steal` could otherwise claim a slot that now
+    holds a new item. The items come out as if pushed in increasing order:
+    :func:`steal` yields ``first`` first.
 
     Raises ValueError if ``count`` is negative or above the capacity, or if
     ``first`` is negative.
