@@ -37,9 +37,9 @@ from .models import pulse, pulse_parallel
 
 log = logging.getLogger(__name__)
 
-#: Looks at the command word between checks that the driver is alive; with
-#: the idle back-off this is a little over 0.1 s.
-IDLE_TURNS = 2_500
+#: Seconds an idle actor waits for a command between checks that its
+#: driver is still alive.
+IDLE_CHECK_S = 0.1
 
 _PR_SET_PDEATHSIG = 1
 
@@ -140,8 +140,9 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
     control.publish(ctl, base + control.A_PID, os.getpid())
 
     seen = 0
+    idle_budget = control.budget(IDLE_CHECK_S)
     while True:
-        command = control.wait_change(ctl, control.COMMAND, seen, IDLE_TURNS)
+        command = control.wait_change(ctl, control.COMMAND, seen, idle_budget)
         if command == seen:
             if os.getppid() != parent_pid:
                 log.debug("actor %d: driver gone, exiting", actor)
@@ -160,6 +161,7 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
             if status != control.STATUS_OK:
                 clear_nodes(arrays, lo, hi)
                 arrays["tcnt"][shard_chunks[actor] : shard_chunks[actor + 1]] = 0
+                ctl[base + control.A_CLAIMED] = 0
         elif op == "clear":
             clear_nodes(arrays, lo, hi)
             arrays["tcnt"][shard_chunks[actor] : shard_chunks[actor + 1]] = 0

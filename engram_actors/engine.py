@@ -92,9 +92,8 @@ START_TIMEOUT_S = 120.0
 #: Seconds the driver waits for live actors to give up an aborted spread.
 ABORT_TIMEOUT_S = 5.0
 
-#: Looks at the DONE word between liveness checks of the actors while a
-#: spread runs (a few milliseconds once the waiting has turned to sleeps).
-DONE_TURNS = 2_500
+#: Seconds between checks that every actor is alive, while a spread runs.
+LIVENESS_CHECK_S = 0.002
 
 MAILBOX_BYTES = 4096
 
@@ -136,6 +135,13 @@ def _warm_up():
     with Engine(graph, actors=1, _fork=False) as engine:
         engine._spread_local(np.array([0], np.int32), np.ones(1, np.float32))
         engine._actor_spread_here(np.array([0], np.uint32), np.ones(1, np.float32))
+        # The kernels the actors call from Python, so that they never load
+        # or compile one on their first command.
+        words = np.zeros(control.words(1), np.int64)
+        control.wait_change(words, control.COMMAND, 0, 0)
+        control.wait_at_least(words, control.DONE, 1, 0)
+        control.publish(words, control.COMMAND, 0)
+        control.add(words, control.DONE, 0)
     _warm = True
 
 
@@ -160,10 +166,10 @@ class Engine:
     config : SpreadConfig or dict, optional
         Default model parameters for :meth:`spread`.
     deterministic : bool
-        Promise results bit-identical to ``reference.spread`` and across
-        actor counts. The engine keeps the model's summation order in every
-        wave, so both modes give the same bits today; the flag is recorded
-        in each result's stats and fixes that promise for the future.
+        Guarantee results bit-identical to ``reference.spread`` and across
+        actor counts: refuses ``push="shared"``, whose atomic adds run in no
+        fixed order. With the default push both modes keep the model's
+        summation order and give the same bits.
     slot_layout : {"packed", "padded"}
         Per-node activation slots one after another, or one per 64-byte
         cache line (see ``docs/design.md``).
@@ -232,6 +238,7 @@ class Engine:
         self._spreads = 0  # spreads run; seeds the actors' victim choice
         self._sequence = 0
         self._log_read = self._log_write = None
+        self._liveness_budget = control.budget(LIVENESS_CHECK_S)
 
         if _fork:
             _warm_up()
@@ -364,7 +371,7 @@ class Engine:
                     raise EngramError(
                         f"actor {k} did not start within {START_TIMEOUT_S:.0f} s"
                     )
-                control.wait_at_least(self.ctl, word, 1, 200)
+                control.wait_at_least(self.ctl, word, 1, control.budget(0.01))
         self._drain_logs()
         log.debug("engine started: %d actors, %d chunks", self.actors,
                   self.partition.num_chunks)  # fmt: skip
@@ -496,6 +503,8 @@ class Engine:
                       control.MODE, control.TOUCHED, control.LAST_WAVE):  # fmt: skip
             ctl[index] = 0
         self.control.reset_counters()
+        for k in range(self.actors):
+            ctl[control.actor_word(k, control.A_CLAIMED)] = 0
         message = msgpack.packb(
             {
                 "op": "spread",
@@ -529,7 +538,7 @@ class Engine:
     def _wait_done(self):
         while True:
             done = control.wait_at_least(
-                self.ctl, control.DONE, self.actors, DONE_TURNS
+                self.ctl, control.DONE, self.actors, self._liveness_budget
             )
             if done >= self.actors:
                 return
@@ -557,7 +566,9 @@ class Engine:
             while self.ctl[control.DONE] < self.actors and time.monotonic() < deadline:
                 if any(p.exitcode is not None for p in self._processes):
                     break
-                control.wait_at_least(self.ctl, control.DONE, self.actors, 500)
+                control.wait_at_least(
+                    self.ctl, control.DONE, self.actors, self._liveness_budget
+                )
             if self.ctl[control.DONE] < self.actors:
                 self._broken = "actors did not give up an aborted spread in time"
                 self._stop_actors()

@@ -155,14 +155,16 @@ def wait_release(ctl, cycle):
 
 
 @nb.njit(cache=True, nogil=True)
-def wait_change(ctl, index, seen, max_turns):
+def wait_change(ctl, index, seen, budget_cycles):
     """Wait, spinning then yielding then sleeping, until ``ctl[index]``
-    differs from ``seen``; give up after ``max_turns`` looks. Returns the
-    value last read."""
+    differs from ``seen``; give up after about ``budget_cycles`` CPU
+    cycles. Returns the value last read."""
+    deadline = atomics.cycles() + budget_cycles
     sleep = 10
-    for turn in range(max_turns):
+    turn = 0
+    while True:
         value = atomics.load(ctl, index, "acquire")
-        if value != seen:
+        if value != seen or atomics.cycles() > deadline:
             return value
         if turn < SPIN_TURNS:
             atomics.pause()
@@ -171,17 +173,23 @@ def wait_change(ctl, index, seen, max_turns):
         else:
             atomics.sleep_us(sleep)
             sleep = min(sleep * 2, MAX_IDLE_SLEEP_US)
-    return seen
+        turn += 1
 
 
 @nb.njit(cache=True, nogil=True)
-def wait_at_least(ctl, index, target, max_turns):
+def wait_at_least(ctl, index, target, budget_cycles):
     """Wait until ``ctl[index] >= target``, spinning a little, then
-    yielding, then sleeping in short steps; give up after ``max_turns``
-    looks. Returns the value last read."""
-    value = atomics.load(ctl, index, "acquire")
-    for turn in range(max_turns):
-        if value >= target:
+    yielding, then sleeping in short steps; give up after about
+    ``budget_cycles`` CPU cycles. Returns the value last read.
+
+    The budget is in time, not turns: with more processes than cores one
+    yield can cost a whole time slice, and the caller must get control
+    back in time to notice a dead actor."""
+    deadline = atomics.cycles() + budget_cycles
+    turn = 0
+    while True:
+        value = atomics.load(ctl, index, "acquire")
+        if value >= target or atomics.cycles() > deadline:
             return value
         if turn < SPIN_TURNS:
             atomics.pause()
@@ -189,8 +197,12 @@ def wait_at_least(ctl, index, target, max_turns):
             atomics.yield_cpu()
         else:
             atomics.sleep_us(20)
-        value = atomics.load(ctl, index, "acquire")
-    return value
+        turn += 1
+
+
+def budget(seconds):
+    """CPU cycles in ``seconds``, for the waits' budgets."""
+    return int(seconds * atomics.cycles_per_second())
 
 
 @nb.njit(cache=True, nogil=True)

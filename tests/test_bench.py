@@ -107,16 +107,29 @@ def test_other_systems_compute_the_same_recall(harness_run):
         assert touched["networkx"] == pytest.approx(touched["reference"], rel=0.02)
 
 
-def test_engine_rows_are_recorded_as_unavailable_until_it_exists(harness_run):
+def test_engine_rows_are_measured_at_each_actor_count(harness_run):
     _, _, found = harness_run
-    engine = [r for r in found if r["system"] == "engine"]
-    assert sorted({r["actors"] for r in engine}) == [1, 2]
-    if hasattr(engram_actors, "Engine"):
-        pytest.skip("the engine exists; its rows are measured")
+    engine = [
+        r
+        for r in found
+        if r["system"] == "engine" and r["workload"] in ("full_wave", "recall")
+    ]
     assert len(engine) == 2 * 2 * 2  # topologies x workloads x actor counts
+    assert sorted({r["actors"] for r in engine}) == [1, 2]
     for record in engine:
-        assert record["status"] == "unavailable"
-        assert record["reason"] == "the actor engine is not built yet"
+        assert record["status"] == "ok", record.get("reason")
+    # The engine computes the reference's numbers: the same nodes lit.
+    for record in engine:
+        if record["workload"] != "recall":
+            continue
+        reference = next(
+            r
+            for r in found
+            if r["system"] == "reference"
+            and r["workload"] == "recall"
+            and r["topology"] == record["topology"]
+        )
+        assert record["touched_median"] == reference["touched_median"]
 
 
 def test_a_system_without_its_package_leaves_unavailable_records():
