@@ -135,6 +135,10 @@ def _warm_up():
     with Engine(graph, actors=1, _fork=False) as engine:
         engine._spread_local(np.array([0], np.int32), np.ones(1, np.float32))
         engine._actor_spread_here(np.array([0], np.uint32), np.ones(1, np.float32))
+        pulse_parallel.hand_over(
+            np.int64(1), engine._shards, engine._work, engine._lists,
+            np.int64(0), np.int64(0),
+        )  # fmt: skip
         # The kernels the actors call from Python, so that they never load
         # or compile one on their first command.
         words = np.zeros(control.words(1), np.int64)
@@ -340,6 +344,15 @@ class Engine:
             a["fcnt"], a["touched"], a["tcnt"], a["reached"], a["scratch"],
         )  # fmt: skip
         self._result = (a["nodes"], a["activation"], a["first_hop"])
+        # The driver's own compact lists for the waves it runs itself:
+        # touched nodes, frontier and what it emits, reached, sort scratch.
+        self._lists = (
+            np.empty(n, np.uint32),
+            np.empty(n, np.uint32),
+            np.empty(n, np.float32),
+            np.empty(n, np.uint32),
+            np.empty(n, np.uint32),
+        )
 
     def _start_actors(self):
         self.plan = placement.plan(self.actors)
@@ -455,15 +468,23 @@ class Engine:
                 self.arrays["cue_x"][: len(cue_ids)] = cue_x
                 self._run_actors(0, control.STOP, config, len(cue_ids))
             else:
-                status, wave, fired, fire_edges = pulse_parallel.inline_waves(
-                    self._graph_arrays, self._shards, self._work, model,
-                    cue_ids.view(np.uint32), cue_x,
-                    np.int64(HAND_OVER_EDGES if self._processes else 2**62),
-                    wave_log,
+                a = self.arrays
+                lists = self._lists
+                status, wave, fired, fire_edges, touched = (
+                    pulse_parallel.inline_waves(
+                        a["indptr"], a["indices"], a["weights"], a["state"],
+                        a["acc_view"], lists[0], lists[1], lists[2], lists[3],
+                        lists[4], *model, cue_ids.view(np.uint32), cue_x,
+                        HAND_OVER_EDGES if self._processes else 2**62,
+                        wave_log,
+                    )
                 )  # fmt: skip
                 if status == pulse_parallel.HAND_OVER:
                     parallel = True
                     wave_log[wave] = (fired, fire_edges)
+                    pulse_parallel.hand_over(
+                        wave, self._shards, self._work, self._lists, fired, touched
+                    )
                     mode = (
                         control.SHARED_PUSH if self.push == "shared" else control.PUSH
                     )
@@ -475,10 +496,11 @@ class Engine:
                 else:
                     waves = int(wave) - 1
                     touched = int(
-                        pulse_parallel.gather_all(
-                            self._shards, self._work, self._result
+                        pulse_parallel.gather_inline(
+                            a["state"], lists[0], lists[4], touched,
+                            a["nodes"], a["activation"], a["first_hop"],
                         )
-                    )
+                    )  # fmt: skip
             if parallel:
                 waves = int(self.ctl[control.LAST_WAVE])
                 touched = int(self.ctl[control.TOUCHED])
@@ -600,7 +622,7 @@ class Engine:
             waves=int(waves),
             edges_traversed=int(log_rows[:, 1].sum()),
             nodes_fired=int(fired.sum()),
-            fired_per_wave=tuple(int(f) for f in fired),
+            fired_per_wave=tuple(fired.tolist()),
             wall_time_s=time.perf_counter() - started,
             runner=(
                 f"engine ({self.actors} actors)" if parallel else "engine (driver)"
@@ -683,7 +705,7 @@ class Engine:
             if self._segments is not None:
                 self.arrays = None
                 self._graph_arrays = self._shards = self._work = None
-                self._result = self.ctl = self.control = None
+                self._result = self.ctl = self.control = self._lists = None
                 self._segments.close()
         _live_engines.discard(self)
 

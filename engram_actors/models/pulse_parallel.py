@@ -30,6 +30,7 @@ from shm import atomics, deque
 
 from . import pulse
 from .pulse_waves import (
+    clear_frontier,
     count_touched,
     gather_chunks,
     pull_chunk,
@@ -54,59 +55,102 @@ def decide(wave, fired, fire_edges, max_hops, pull_edges, shared_push):
 
 
 @nb.njit(cache=True, nogil=True)
-def inline_waves(graph, shards, work, model, cue_ids, cue_x, hand_over_edges,
-                 wave_log):  # fmt: skip
+def inline_waves(indptr, indices, weights, state, acc, touched, frontier,
+                 frontier_out, reached, scratch, decay, threshold, max_hops,
+                 fan_normalize, refractory_waves, cue_ids, cue_x,
+                 hand_over_edges, wave_log):  # fmt: skip
     """Run a spread in the calling process while its waves are small.
 
-    Returns (status, next wave, nodes firing in it, their out-edges):
-    ``FINISHED`` when the spread is over (gather with
-    :func:`gather_all`), ``HAND_OVER`` when the next wave has at least
-    ``hand_over_edges`` out-edges and should run on the actors.
+    These are the reference's own kernels (:func:`.pulse.spread`'s waves)
+    on the shared node ``state`` and ``acc``, with the touched nodes and
+    the frontier in the caller's compact lists: a spread that stays small
+    costs what the reference costs. (Arrays are passed one by one, not in
+    tuples: Numba types a tuple argument element by element in Python,
+    about a microsecond each, on every call.)
+
+    Returns (status, next wave, nodes firing in it, their out-edges,
+    touched count): ``FINISHED`` when the spread is over (gather with
+    :func:`gather_inline`), ``HAND_OVER`` when the next wave has at least
+    ``hand_over_edges`` out-edges and should run on the actors (after
+    :func:`hand_over`).
     """
-    indptr, indices, weights, _, _, _ = graph
-    bounds, _ = shards
-    state, acc, emit, fids, fout, fcnt, touched, tcnt, reached, scratch = work
-    decay, threshold, max_hops, fan_normalize, refractory_waves = model
-    num_chunks = bounds.shape[0] - 1
     id_bits = pulse.id_bits_for(acc.shape[0])
 
-    fired, fire_edges = settle_cues(
-        cue_ids, cue_x, bounds, 0, num_chunks, state, touched, tcnt, fids[1],
-        fout[1], fcnt[1], emit[1], threshold, refractory_waves, decay, indptr,
-        fan_normalize,
+    for i in range(cue_ids.shape[0]):
+        acc[cue_ids[i]] = cue_x[i]
+    count, n_touched = pulse.settle(
+        0, cue_ids, cue_ids.shape[0], acc, state, touched, 0, threshold,
+        refractory_waves, decay, indptr, fan_normalize, frontier, frontier_out,
     )  # fmt: skip
     wave = 1
-    while wave <= max_hops and fired > 0:
-        if fire_edges >= hand_over_edges:
-            return HAND_OVER, wave, fired, fire_edges
-        wave_log[wave, 0] = fired
-        wave_log[wave, 1] = fire_edges
-        now = wave & 1
-        after = now ^ 1
-        n_reached, _ = push_owned(
-            indptr, indices, weights, bounds, num_chunks, fids[now], fout[now],
-            fcnt[now], 0, acc.shape[0], acc, reached,
-        )  # fmt: skip
+    while wave <= max_hops and count > 0:
+        work_edges = 0
+        for i in range(count):
+            u = frontier[i]
+            work_edges += np.int64(indptr[u + np.uint32(1)] - indptr[u])
+        if work_edges >= hand_over_edges:
+            return HAND_OVER, wave, count, work_edges, n_touched
+        wave_log[wave, 0] = count
+        wave_log[wave, 1] = work_edges
+        for i in range(count):
+            state[frontier[i]].last_fired = wave
+        n_reached = pulse.push_sparse(
+            indptr, indices, weights, frontier, frontier_out, count, acc, reached
+        )
         pulse.sort_ids(reached, n_reached, scratch, id_bits)
-        fired, fire_edges = settle_reached(
-            wave, reached, n_reached, acc, bounds, 0, num_chunks, state,
-            touched, tcnt, fids[after], fout[after], fcnt[after], emit[after],
-            threshold, refractory_waves, decay, indptr, fan_normalize,
+        count, n_touched = pulse.settle(
+            wave, reached, n_reached, acc, state, touched, n_touched, threshold,
+            refractory_waves, decay, indptr, fan_normalize, frontier,
+            frontier_out,
         )  # fmt: skip
         wave += 1
-    return FINISHED, wave, fired, fire_edges
+    return FINISHED, wave, count, 0, n_touched
 
 
 @nb.njit(cache=True, nogil=True)
-def gather_all(shards, work, result):
-    """Write every touched node's result, ascending; returns the count."""
+def hand_over(wave, shards, work, lists, count, n_touched):
+    """Move an inline spread's frontier (for ``wave``) and touched nodes
+    into the chunk-indexed lists the actors work from."""
     bounds, _ = shards
-    state, _, _, _, _, _, touched, tcnt, _, scratch = work
-    nodes, activation, first_hop = result
-    return gather_chunks(
-        bounds, 0, bounds.shape[0] - 1, touched, tcnt, scratch, state, 0,
-        nodes, activation, first_hop, pulse.id_bits_for(state.shape[0]),
-    )  # fmt: skip
+    state, _, emit, fids, fout, fcnt, chunk_touched, tcnt, _, _ = work
+    touched, frontier, frontier_out, _, _ = lists
+    now = wave & 1
+    num_chunks = bounds.shape[0] - 1
+    clear_frontier(bounds, 0, num_chunks, fids[now], fcnt[now], emit[now])
+    c = 0
+    for i in range(count):  # ascending
+        u = frontier[i]
+        while u >= bounds[c + 1]:
+            c += 1
+        position = bounds[c] + fcnt[now, c]
+        fids[now, position] = u
+        fout[now, position] = frontier_out[i]
+        fcnt[now, c] += 1
+        emit[now, u] = frontier_out[i]
+        state[u].last_fired = wave
+    for i in range(n_touched):  # in order of first reach
+        v = touched[i]
+        low = 0
+        high = num_chunks
+        while high - low > 1:
+            middle = (low + high) >> 1
+            if bounds[middle] <= v:
+                low = middle
+            else:
+                high = middle
+        chunk_touched[bounds[low] + tcnt[low]] = v
+        tcnt[low] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def gather_inline(state, touched, scratch, n_touched, nodes, activation,
+                  first_hop):  # fmt: skip
+    """Results of a spread that ran inline, ascending; clears its state.
+    The reference's own gathering."""
+    ids = pulse.touched_ascending(state, touched, n_touched, scratch)
+    nodes[:n_touched] = ids
+    pulse.gather_and_clear(ids, state, activation, first_hop)
+    return n_touched
 
 
 @nb.njit(cache=True, nogil=True)
