@@ -3,8 +3,8 @@
 For each topology at one size (1M nodes, 10 edges a node by default):
 
 - full wave: every node fires once. The engine at 1..N actors (whole
-  spread through the Python API, and its pull phase alone from the
-  actors' counters) beside the reference's dense wave kernel, the whole
+  spread through the Python API; the actors' share of it; and the pull
+  wave alone, from the actors' counters: the slowest actor's time) beside the reference's dense wave kernel, the whole
   reference spread, and scipy's ``A.T @ x`` in float32;
 - recall: 10 random cues, 3 waves, the threshold bisected so that the
   reference touches about 1,000 nodes; p50/p99 latency over distinct cue
@@ -91,15 +91,16 @@ def full_wave(graph, actor_counts, repeats):
         rows["scipy A.T@x"] = None
     for actors in actor_counts:
         with Engine(graph, actors=actors) as engine:
-            phases = []
+            busy, pull = [], []
 
-            def run(engine=engine, phases=phases):
-                result = engine.spread(cues, config)
-                busy = max(c["busy_s"] for c in result.stats.counters.values())
-                phases.append(busy)
+            def run(engine=engine, busy=busy, pull=pull):
+                counters = engine.spread(cues, config).stats.counters.values()
+                busy.append(max(c["busy_s"] for c in counters))
+                pull.append(max(c["pull_s"] for c in counters))
 
             rows[f"engine x{actors}"] = m / median_time(run, repeats)
-            rows[f"engine x{actors} (actors' time)"] = m / statistics.median(phases)
+            rows[f"engine x{actors} (actors' time)"] = m / statistics.median(busy)
+            rows[f"engine x{actors} (pull wave)"] = m / statistics.median(pull)
     return rows
 
 
@@ -161,27 +162,31 @@ def switch(graph, actors, repeats):
     saved = engine_module.HAND_OVER_EDGES, engine_module.HAND_OVER_CUES
     engine_module.HAND_OVER_CUES = 1
     try:
-        with Engine(graph, actors=actors) as engine:
-            for share in (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5):
+        owner = Engine(graph, actors=actors, push="owner")
+        shared = Engine(graph, actors=actors, push="shared")
+        with owner, shared:
+            for share in (0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5):
                 count = max(int(n * share), 1)
                 ids = np.sort(rng.choice(n, count, replace=False)).astype(np.int32)
                 cues = (ids, np.ones(count, np.float32))
                 config = SpreadConfig(threshold=0.0, max_hops=1)
                 times = {}
-                for mode, pull_edges in (("push", 2**62), ("pull", 1)):
+                for mode, engine, pull_edges in (
+                    ("owner_push", owner, 2**62),
+                    ("shared_push", shared, 2**62),
+                    ("pull", owner, 1),
+                ):
                     engine.pull_edges = pull_edges
                     times[mode] = median_time(
-                        lambda c=cues, k=config: engine.spread(c, k), repeats
+                        lambda e=engine, c=cues, k=config: e.spread(c, k), repeats
                     )
                 frontier_edges = int(np.diff(graph.indptr)[ids].sum())
-                rows.append(
-                    {
-                        "frontier_share": share,
-                        "frontier_edges_share": frontier_edges / m,
-                        "push_ms": times["push"] * 1e3,
-                        "pull_ms": times["pull"] * 1e3,
-                    }
-                )
+                row = {
+                    "frontier_share": share,
+                    "frontier_edges_share": frontier_edges / m,
+                }
+                row.update({f"{mode}_ms": t * 1e3 for mode, t in times.items()})
+                rows.append(row)
     finally:
         engine_module.HAND_OVER_EDGES, engine_module.HAND_OVER_CUES = saved
     return rows
@@ -242,9 +247,10 @@ def main(argv=None):
             entry["switch"] = switch(graph, max(actor_counts), args.repeats)
             for row in entry["switch"]:
                 print(
-                    f"switch     frontier {row['frontier_share']:6.3f} of nodes, "
-                    f"{row['frontier_edges_share']:6.3f} of edges: push "
-                    f"{row['push_ms']:7.2f} ms  pull {row['pull_ms']:7.2f} ms"
+                    f"switch     frontier {row['frontier_share']:6.4f} of nodes, "
+                    f"{row['frontier_edges_share']:6.4f} of edges: owner push "
+                    f"{row['owner_push_ms']:7.2f} ms  shared push "
+                    f"{row['shared_push_ms']:7.2f} ms  pull {row['pull_ms']:7.2f} ms"
                 )
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"engine-{time.strftime('%Y%m%d-%H%M%S')}.json"

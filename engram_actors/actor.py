@@ -140,9 +140,9 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
     control.publish(ctl, base + control.A_PID, os.getpid())
 
     seen = 0
-    idle_budget = control.budget(IDLE_CHECK_S)
+    idle_timeout_us = int(IDLE_CHECK_S * 1e6)
     while True:
-        command = control.wait_change(ctl, control.COMMAND, seen, idle_budget)
+        command = control.wait_change(ctl, control.COMMAND, seen, idle_timeout_us)
         if command == seen:
             if os.getppid() != parent_pid:
                 log.debug("actor %d: driver gone, exiting", actor)
@@ -171,6 +171,7 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
             status = control.STATUS_ABORTED
         ctl[base + control.A_STATUS] = status
         control.add(ctl, control.DONE, 1)
+        control.wake(ctl, control.DONE, 1)
 
 
 def _spread(actor, actors, message, ctl, deques, graph_arrays, shards, work,

@@ -93,6 +93,7 @@ START_TIMEOUT_S = 120.0
 ABORT_TIMEOUT_S = 5.0
 
 #: Seconds between checks that every actor is alive, while a spread runs.
+#: The driver sleeps meanwhile; the last actor to finish wakes it.
 LIVENESS_CHECK_S = 0.002
 
 MAILBOX_BYTES = 4096
@@ -146,6 +147,7 @@ def _warm_up():
         control.wait_at_least(words, control.DONE, 1, 0)
         control.publish(words, control.COMMAND, 0)
         control.add(words, control.DONE, 0)
+        control.wake(words, control.DONE, 1)
     _warm = True
 
 
@@ -242,7 +244,7 @@ class Engine:
         self._spreads = 0  # spreads run; seeds the actors' victim choice
         self._sequence = 0
         self._log_read = self._log_write = None
-        self._liveness_budget = control.budget(LIVENESS_CHECK_S)
+        self._liveness_us = int(LIVENESS_CHECK_S * 1e6)
 
         if _fork:
             _warm_up()
@@ -384,7 +386,7 @@ class Engine:
                     raise EngramError(
                         f"actor {k} did not start within {START_TIMEOUT_S:.0f} s"
                     )
-                control.wait_at_least(self.ctl, word, 1, control.budget(0.01))
+                control.wait_at_least(self.ctl, word, 1, 10_000)
         self._drain_logs()
         log.debug("engine started: %d actors, %d chunks", self.actors,
                   self.partition.num_chunks)  # fmt: skip
@@ -556,11 +558,12 @@ class Engine:
         self.ctl[control.MESSAGE_BYTES] = len(message)
         self._sequence += 1
         control.publish(self.ctl, control.COMMAND, self._sequence)
+        control.wake(self.ctl, control.COMMAND, self.actors)
 
     def _wait_done(self):
         while True:
             done = control.wait_at_least(
-                self.ctl, control.DONE, self.actors, self._liveness_budget
+                self.ctl, control.DONE, self.actors, self._liveness_us
             )
             if done >= self.actors:
                 return
@@ -589,7 +592,7 @@ class Engine:
                 if any(p.exitcode is not None for p in self._processes):
                     break
                 control.wait_at_least(
-                    self.ctl, control.DONE, self.actors, self._liveness_budget
+                    self.ctl, control.DONE, self.actors, self._liveness_us
                 )
             if self.ctl[control.DONE] < self.actors:
                 self._broken = "actors did not give up an aborted spread in time"

@@ -27,12 +27,14 @@ cycle by storing the cycle number in ``GENERATION`` with release ordering.
 The others wait for that store with acquire loads, so they see the
 decision and everything written before it.
 
-Waits spin briefly with the CPU's pause hint, then yield the CPU at every
-turn: there may be more actors than cores, and a process spinning on a
-core another needs only delays what it waits for (with three processes on
-two cores, pure spinning waits out a scheduler time slice, 4 ms). Idle
-waits for a command then sleep with growing intervals, so that an idle
-engine costs next to no CPU.
+Barrier waits spin briefly with the CPU's pause hint, then yield the CPU
+at every turn: there may be more actors than cores, and a process spinning
+on a core another needs only delays what it waits for (with three
+processes on two cores, pure spinning waits out a scheduler time slice,
+4 ms). Longer waits (an idle actor waiting for a command, the driver
+waiting for a spread to finish) end on a futex: the waiter sleeps in the
+kernel on the word itself and whoever changes the word wakes it, so an
+idle engine and a waiting driver cost no CPU.
 """
 
 import numba as nb
@@ -73,6 +75,7 @@ A_PULL_WAVES = 10
 A_STATUS = 11  # STATUS_* of the last spread
 A_PID = 12
 A_POSITION = 13  # where this actor's results start
+A_PULL_CYCLES = 14  # CPU cycles in pull waves, this spread
 A_CLAIMED = 16  # (its own line)  # nodes of this shard first reached in a shared push
 
 COUNTER_NAMES = (
@@ -82,6 +85,7 @@ COUNTER_NAMES = (
     ("barrier_wait_s", A_WAIT_CYCLES),
     ("pull_chunks", A_CHUNKS),
     ("busy_s", A_BUSY_CYCLES),
+    ("pull_s", A_PULL_CYCLES),
     ("push_waves", A_PUSH_WAVES),
     ("pull_waves", A_PULL_WAVES),
 )
@@ -100,13 +104,12 @@ STATUS_ABORTED = 1
 #: turns of this loop; past that the awaited actor is probably not running.
 SPIN_TURNS = 256
 
-#: Yields before an idle actor starts sleeping (about 0.5 us each when no
-#: other process wants the CPU, far more when one does).
-YIELD_TURNS = 2_000
-
-#: Longest sleep of an idle actor between looks at the command word, in
-#: microseconds: the wake-up latency of an engine idle for a while.
-MAX_IDLE_SLEEP_US = 1_000
+#: Yields before a waiter goes to sleep on the word's futex (about 0.5 us
+#: each when no other process wants the CPU, a time slice when one does).
+#: Sleeping costs a wake-up of 5 to 50 us but frees the core: with as
+#: many actors as cores, a driver that kept yielding would take CPU time
+#: from the actors it waits for.
+YIELD_TURNS = 64
 
 
 def words(actors):
@@ -155,54 +158,57 @@ def wait_release(ctl, cycle):
 
 
 @nb.njit(cache=True, nogil=True)
-def wait_change(ctl, index, seen, budget_cycles):
-    """Wait, spinning then yielding then sleeping, until ``ctl[index]``
-    differs from ``seen``; give up after about ``budget_cycles`` CPU
-    cycles. Returns the value last read."""
-    deadline = atomics.cycles() + budget_cycles
-    sleep = 10
+def _spin_or_yield(turn):
+    """One turn of a short wait: pause-hinted spins first, then yields.
+    Returns False once the short wait is over and the caller should sleep."""
+    if turn < SPIN_TURNS:
+        atomics.pause()
+        return True
+    if turn < SPIN_TURNS + YIELD_TURNS:
+        atomics.yield_cpu()
+        return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
+def wait_change(ctl, index, seen, timeout_us):
+    """Wait until ``ctl[index]`` differs from ``seen``: spin, yield, then
+    sleep on the word's futex for up to ``timeout_us`` (whoever changes the
+    word wakes it). Returns the value last read, which equals ``seen`` if
+    the wait timed out."""
     turn = 0
     while True:
         value = atomics.load(ctl, index, "acquire")
-        if value != seen or atomics.cycles() > deadline:
+        if value != seen:
             return value
-        if turn < SPIN_TURNS:
-            atomics.pause()
-        elif turn < SPIN_TURNS + YIELD_TURNS:
-            atomics.yield_cpu()
-        else:
-            atomics.sleep_us(sleep)
-            sleep = min(sleep * 2, MAX_IDLE_SLEEP_US)
+        if not _spin_or_yield(turn):
+            atomics.futex_wait(ctl, index, seen, timeout_us)
+            return atomics.load(ctl, index, "acquire")
         turn += 1
 
 
 @nb.njit(cache=True, nogil=True)
-def wait_at_least(ctl, index, target, budget_cycles):
-    """Wait until ``ctl[index] >= target``, spinning a little, then
-    yielding, then sleeping in short steps; give up after about
-    ``budget_cycles`` CPU cycles. Returns the value last read.
-
-    The budget is in time, not turns: with more processes than cores one
-    yield can cost a whole time slice, and the caller must get control
-    back in time to notice a dead actor."""
-    deadline = atomics.cycles() + budget_cycles
+def wait_at_least(ctl, index, target, timeout_us):
+    """Wait until ``ctl[index] >= target``: spin, yield, then sleep on the
+    word's futex for up to ``timeout_us`` or until the word changes.
+    Returns the value last read; the caller loops, and between turns can
+    check that the processes it waits for are alive."""
     turn = 0
     while True:
         value = atomics.load(ctl, index, "acquire")
-        if value >= target or atomics.cycles() > deadline:
+        if value >= target:
             return value
-        if turn < SPIN_TURNS:
-            atomics.pause()
-        elif turn < SPIN_TURNS + YIELD_TURNS:
-            atomics.yield_cpu()
-        else:
-            atomics.sleep_us(20)
+        if not _spin_or_yield(turn):
+            atomics.futex_wait(ctl, index, value, timeout_us)
+            return atomics.load(ctl, index, "acquire")
         turn += 1
 
 
-def budget(seconds):
-    """CPU cycles in ``seconds``, for the waits' budgets."""
-    return int(seconds * atomics.cycles_per_second())
+@nb.njit(cache=True, nogil=True)
+def wake(ctl, index, count):
+    """Wake up to ``count`` processes sleeping in a wait on ``ctl[index]``
+    (call after changing it)."""
+    atomics.futex_wake(ctl, index, count)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -248,6 +254,7 @@ class Control:
                 A_WAIT_CYCLES,
                 A_CHUNKS,
                 A_BUSY_CYCLES,
+                A_PULL_CYCLES,
                 A_PUSH_WAVES,
                 A_PULL_WAVES,
             ):

@@ -39,9 +39,12 @@ __all__ = [
     "compare_exchange",
     "compare_exchange_f32",
     "cycles",
+    "cycles_per_second",
     "exchange",
     "fence",
     "fetch_add",
+    "futex_wait",
+    "futex_wake",
     "load",
     "load_acquire",
     "pause",
@@ -322,6 +325,80 @@ def _usleep(typingctx, microseconds):
         return builder.call(_libc_function(builder, "usleep", (32,)), [value])
 
     return types.int32(microseconds), codegen
+
+
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(
+    platform.machine().lower(), -1
+)
+FUTEX_WAIT = 0  # not FUTEX_PRIVATE: the word is shared between processes
+FUTEX_WAKE = 1
+
+
+@intrinsic
+def _futex(typingctx, array, index, op, value, timeout_us):
+    """``syscall(SYS_futex, &array[index], op, value, timeout, 0, 0)`` on
+    the low 32 bits of an element; the timeout (microseconds, for waits)
+    travels as a timespec on the stack."""
+    _check_integer_array(array, "futex")
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        pointer = _element_pointer(
+            context, builder, array, args[0], signature.args[1], args[1]
+        )
+        address = builder.ptrtoint(pointer, i64)
+        op = context.cast(builder, args[2], signature.args[2], types.int64)
+        value = context.cast(builder, args[3], signature.args[3], types.int64)
+        micros = context.cast(builder, args[4], signature.args[4], types.int64)
+        timespec = cgutils.alloca_once(builder, ir.ArrayType(i64, 2))
+        million = ir.Constant(i64, 1_000_000)
+        seconds = builder.sdiv(micros, million)
+        nanos = builder.mul(builder.srem(micros, million), ir.Constant(i64, 1000))
+        builder.store(
+            seconds, builder.gep(timespec, [ir.Constant(ir.IntType(32), 0)] * 2)
+        )
+        builder.store(
+            nanos,
+            builder.gep(
+                timespec,
+                [ir.Constant(ir.IntType(32), 0), ir.Constant(ir.IntType(32), 1)],
+            ),
+        )
+        syscall = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall"
+        )
+        zero = ir.Constant(i64, 0)
+        return builder.call(
+            syscall,
+            [
+                ir.Constant(i64, _SYS_FUTEX),
+                address,
+                op,
+                value,
+                builder.ptrtoint(timespec, i64),
+                zero,
+                zero,
+            ],
+        )
+
+    return types.int64(array, index, op, value, timeout_us), codegen
+
+
+@nb.njit(cache=True, nogil=True)
+def futex_wait(array, index, expected, timeout_us):
+    """Sleep until another process calls :func:`futex_wake` on
+    ``array[index]``, or ``timeout_us`` passes, unless the element's low 32
+    bits no longer equal ``expected`` (then return at once). The element
+    must be 4-byte aligned in shared memory. Spurious wake-ups happen:
+    callers re-check their condition."""
+    return _futex(array, index, FUTEX_WAIT, expected & 0xFFFFFFFF, timeout_us)
+
+
+@nb.njit(cache=True, nogil=True)
+def futex_wake(array, index, count):
+    """Wake up to ``count`` processes sleeping in :func:`futex_wait` on
+    ``array[index]``."""
+    return _futex(array, index, FUTEX_WAKE, count, 0)
 
 
 @nb.njit(cache=True, nogil=True)

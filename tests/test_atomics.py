@@ -32,6 +32,7 @@ import numpy as np
 import psutil
 import pytest
 
+from shm import atomics
 from shm.atomics import (
     add_f32,
     compare_exchange,
@@ -694,3 +695,45 @@ def test_acquire_spin_sees_what_was_written_before_the_release():
         assert acknowledged == HANDSHAKES
         assert stale[0] == 0, "payload words written before the flag not seen"
         del flag, ack, stale, payload
+
+
+def test_futex_wait_times_out_returns_on_mismatch_and_is_woken():
+    segment = SharedMemory(create=True, size=64)
+    try:
+        outcome = _futex_round(np.ndarray(8, np.int64, buffer=segment.buf))
+    finally:
+        segment.close()
+        segment.unlink()
+    timed_out, waited, mismatch, mismatch_s, woken_s = outcome
+    assert timed_out == -1 and waited >= 0.015
+    assert mismatch == -1 and mismatch_s < 1.0
+    assert woken_s < 4.0  # woken by the child, not by the 5 s timeout
+
+
+def _futex_round(words):
+    """Wait on a word three ways; returns plain numbers, so that no view of
+    the segment outlives it."""
+    words[:] = 0
+    atomics.futex_wait(words, 0, 1, 10)  # compile
+    started = time.perf_counter()
+    timed_out = atomics.futex_wait(words, 0, 0, 20_000)
+    waited = time.perf_counter() - started
+    started = time.perf_counter()
+    mismatch = atomics.futex_wait(words, 0, 7, 2_000_000)
+    mismatch_s = time.perf_counter() - started
+    pid = os.fork()
+    if pid == 0:  # child: change the word, then wake the parent
+        try:
+            time.sleep(0.05)
+            words[0] = 1
+            atomics.futex_wake(words, 0, 1)
+        finally:
+            os._exit(0)
+    try:
+        started = time.perf_counter()
+        while words[0] == 0:
+            atomics.futex_wait(words, 0, 0, 5_000_000)
+        woken_s = time.perf_counter() - started
+    finally:
+        os.waitpid(pid, 0)
+    return int(timed_out), waited, int(mismatch), mismatch_s, woken_s

@@ -154,6 +154,15 @@ def gather_inline(state, touched, scratch, n_touched, nodes, activation,
 
 
 @nb.njit(cache=True, nogil=True)
+def _threshold_of(wave, max_hops, threshold):
+    """The threshold a wave settles with: after the last wave no node fires,
+    so infinity spares listing a frontier nobody will read."""
+    if wave >= max_hops:
+        return np.float32(np.inf)
+    return threshold
+
+
+@nb.njit(cache=True, nogil=True)
 def _close_cycle(ctl, actors, wave, max_hops, pull_edges, shared_push,
                  shard_chunks, deques, wave_log, tcnt):  # fmt: skip
     """The closing arrival's work: add up the actors' reports, decide the
@@ -317,7 +326,8 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
         fired, fire_edges = settle_cues(
             cue_ids, cue_x, bounds, first_chunk, last_chunk, state, touched,
             tcnt, fids[1], fout[1], fcnt[1], emit[1],
-            threshold, refractory_waves, decay, indptr, fan_normalize,
+            _threshold_of(0, max_hops, threshold), refractory_waves, decay,
+            indptr, fan_normalize,
         )  # fmt: skip
         ctl[base + control.A_FIRED] = fired
         ctl[base + control.A_FIRE_EDGES] = fire_edges
@@ -334,6 +344,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
     while mode > 0:
         now = wave & 1
         after = now ^ 1
+        wave_threshold = _threshold_of(wave, max_hops, threshold)
         fired = 0
         fire_edges = 0
         if mode == control.PUSH:
@@ -345,7 +356,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
             fired, fire_edges = settle_reached(
                 wave, own_reached, n_reached, acc, bounds, first_chunk,
                 last_chunk, state, touched, tcnt, fids[after], fout[after],
-                fcnt[after], emit[after], threshold,
+                fcnt[after], emit[after], wave_threshold,
                 refractory_waves, decay, indptr, fan_normalize,
             )  # fmt: skip
             ctl[base + control.A_EDGES] += followed
@@ -374,11 +385,12 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
             fired, fire_edges = settle_reached(
                 wave, own_reached, n_reached, acc, bounds, first_chunk,
                 last_chunk, state, touched, tcnt, fids[after], fout[after],
-                fcnt[after], emit[after], threshold,
+                fcnt[after], emit[after], wave_threshold,
                 refractory_waves, decay, indptr, fan_normalize,
             )  # fmt: skip
             ctl[base + control.A_PUSH_WAVES] += 1
         else:
+            pull_started = atomics.cycles()
             while True:
                 chunk, stolen, seed = _next_chunk(deques, actor, actors, seed)
                 if chunk < 0:
@@ -387,7 +399,8 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                     chunk, wave, in_indptr, in_sources, in_weights, bounds,
                     emit[now], state, touched, tcnt, fids[after],
                     fout[after], fcnt[after], emit[after],
-                    threshold, refractory_waves, decay, indptr, fan_normalize,
+                    wave_threshold, refractory_waves, decay, indptr,
+                    fan_normalize,
                 )  # fmt: skip
                 fired += chunk_fired
                 fire_edges += chunk_edges
@@ -396,6 +409,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                 if stolen:
                     ctl[base + control.A_STEALS] += 1
             ctl[base + control.A_PULL_WAVES] += 1
+            ctl[base + control.A_PULL_CYCLES] += atomics.cycles() - pull_started
         ctl[base + control.A_FIRED] = fired
         ctl[base + control.A_FIRE_EDGES] = fire_edges
         cycle += 1

@@ -231,12 +231,27 @@ def pull_chunk(
     """Run a pull wave over chunk ``c``: sum each node's in-edges weighted
     by what their sources emit now, then settle the node. Writes
     ``emit_next`` for every node of the chunk (zero where silent), so the
-    chunk needs no clearing. Returns (nodes that fire, their out-edges,
-    in-edges read)."""
+    chunk needs no clearing; after the last wave (``threshold`` infinite,
+    nobody fires) it only clears what the chunk listed before. Returns
+    (nodes that fire, their out-edges, in-edges read)."""
     edges = 0
     first = bounds[c]
     last = bounds[c + 1]
     count = 0
+    if threshold == np.inf:
+        clear_frontier(bounds, c, c + 1, fids, fcnt, emit_next)
+        for v in range(first, last):
+            x = np.float32(0)
+            for e in range(in_indptr[v], in_indptr[v + 1]):
+                x += emit_now[in_sources[e]] * in_weights[e]
+            if x != 0:
+                node = state[v]
+                node.total += x
+                if node.first_hop < 0:
+                    node.first_hop = wave
+                    touched[first + tcnt[c]] = v
+                    tcnt[c] += 1
+        return 0, 0, np.int64(in_indptr[last] - in_indptr[first])
     for v in range(first, last):
         x = np.float32(0)
         for e in range(in_indptr[v], in_indptr[v + 1]):
@@ -278,8 +293,17 @@ def gather_chunks(
         if count == 0:
             continue
         first = bounds[c]
+        last = bounds[c + 1]
         ids = touched[first : first + count]
-        pulse.sort_ids(ids, count, scratch[first : first + count], id_bits)
+        if count * pulse.SCAN_TOUCHED_DIVISOR >= last - first:
+            # Most of the chunk was touched: read them off in node order.
+            i = 0
+            for v in range(first, last):
+                if state[v].first_hop >= 0:
+                    ids[i] = v
+                    i += 1
+        else:
+            pulse.sort_ids(ids, count, scratch[first : first + count], id_bits)
         for i in range(count):
             v = ids[i]
             node = state[v]
