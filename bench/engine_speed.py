@@ -4,8 +4,9 @@ For each topology at one size (1M nodes, 10 edges a node by default):
 
 - full wave: every node fires once. The engine at 1..N actors (whole
   spread through the Python API; the actors' share of it; and the pull
-  wave alone, from the actors' counters: the slowest actor's time) beside the reference's dense wave kernel, the whole
-  reference spread, and scipy's ``A.T @ x`` in float32;
+  wave alone, from the actors' counters: the slowest actor's time)
+  beside the reference's dense wave kernel, the whole reference spread,
+  and scipy's ``A.T @ x`` in float32;
 - recall: 10 random cues, 3 waves, the threshold bisected so that the
   reference touches about 1,000 nodes; p50/p99 latency over distinct cue
   sets on a warm engine, beside the reference;
