@@ -10,6 +10,8 @@ For each topology at one size (1M nodes, 10 edges a node by default):
 - recall: 10 random cues, 3 waves, the threshold bisected so that the
   reference touches about 1,000 nodes; p50/p99 latency over distinct cue
   sets on a warm engine, beside the reference;
+- small: the same recall with its small waves in the driver (the
+  default) and with every wave forced onto the actors;
 - start: engine start and close on a warm compilation cache;
 - slots: a full wave with packed and with cache-line-padded activation
   slots;
@@ -132,6 +134,35 @@ def recall(graph, actor_counts, sets):
     return rows
 
 
+def small_spreads(graph, actors, sets):
+    """Recall latency with small waves in the driver (the default) and with
+    every wave handed to the actors: what coordination costs a spread that
+    touches a thousand nodes."""
+    import engram_actors.engine as engine_module
+
+    threshold = calibrate_threshold(graph)
+    config = SpreadConfig(threshold=threshold, max_hops=3)
+    cue_list = cue_sets(graph.num_nodes, sets, seed=11)
+    rows = {}
+    saved = engine_module.HAND_OVER_EDGES
+    try:
+        with Engine(graph, actors=actors) as engine:
+            for name, hand_over in (("driver", saved), ("actors", 0)):
+                engine_module.HAND_OVER_EDGES = hand_over
+                for ids in cue_list[:5]:
+                    engine.spread((ids, np.ones(ids.size, np.float32)), config)
+                times = []
+                for ids in cue_list:
+                    started = time.perf_counter()
+                    engine.spread((ids, np.ones(ids.size, np.float32)), config)
+                    times.append(time.perf_counter() - started)
+                p50, p99 = np.percentile(np.array(times) * 1e6, [50, 99])
+                rows[name] = {"p50_us": p50, "p99_us": p99}
+    finally:
+        engine_module.HAND_OVER_EDGES = saved
+    return rows
+
+
 def start_time(graph, actors, repeats):
     def start():
         Engine(graph, actors=actors).close()
@@ -200,7 +231,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cue-sets", type=int, default=1000)
     parser.add_argument("--topologies", default=",".join(TOPOLOGIES))
-    parser.add_argument("--parts", default="wave,recall,start,slots,switch")
+    parser.add_argument("--parts", default="wave,recall,small,start,slots,switch")
     args = parser.parse_args(argv)
     nodes = int(args.nodes)
     actor_counts = [int(a) for a in args.actors.split(",")]
@@ -234,6 +265,15 @@ def main(argv=None):
                         f"recall     {name:<28} p50 {row['p50_us']:7.0f} us  "
                         f"p99 {row['p99_us']:7.0f} us  touched {row['touched']:.0f}"
                     )
+        if "small" in parts and topology == "random":
+            rows = entry["small_spreads"] = small_spreads(
+                graph, max(actor_counts), args.cue_sets
+            )
+            for name, row in rows.items():
+                print(
+                    f"small      waves in the {name:<16} p50 {row['p50_us']:7.0f} us  "
+                    f"p99 {row['p99_us']:7.0f} us"
+                )
         if "start" in parts and topology == "random":
             entry["start_s"] = {
                 a: start_time(graph, a, args.repeats) for a in actor_counts

@@ -627,3 +627,23 @@ def test_two_threads_spreading_on_one_engine_get_their_own_results(monkeypatch):
             thread.join(timeout=120)
         assert not any(thread.is_alive() for thread in threads)
     assert not failures, failures
+
+
+def test_memory_per_spread_grows_with_touched_nodes_not_the_graph():
+    import tracemalloc
+
+    graph = generators.generate("random", 200_000, seed=21)
+    with Engine(graph, actors=2) as engine:
+        cues = {5: 1.0}
+        config = SpreadConfig(threshold=0.3, max_hops=3)
+        engine.spread(cues, config)  # kernels loaded, caches warm
+        tracemalloc.start()
+        try:
+            result = engine.spread(cues, config)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # The result holds 12 bytes a touched node; allow for Python objects,
+    # never for anything sized by the 200,000-node graph (800 kB a array).
+    assert len(result) < 5_000
+    assert peak < 100_000 + 64 * len(result)
