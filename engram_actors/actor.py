@@ -88,6 +88,11 @@ def fill_shard(arrays, graph, reverse, lo, hi, last):
         arrays[prefix + "weights"][first_edge:last_edge] = source.weights[
             first_edge:last_edge
         ]
+    # The shard's stretch of every per-node list, first touched here too.
+    for name in ("touched", "reached", "scratch", "nodes", "activation", "first_hop"):
+        arrays[name][lo:hi] = 0
+    arrays["fids"][:, lo:hi] = 0
+    arrays["fout"][:, lo:hi] = 0
     clear_nodes(arrays, lo, hi)
 
 
