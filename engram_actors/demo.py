@@ -88,7 +88,10 @@ def _run(graph, spread, spreads, seed):
 
     # The full wave first: it also brings every page of the graph into
     # memory, so the recall latencies below are those of a warm graph.
-    everything = (np.arange(graph.num_nodes), np.ones(graph.num_nodes))
+    everything = (
+        np.arange(graph.num_nodes, dtype=np.int32),
+        np.ones(graph.num_nodes, np.float32),
+    )
     wave = SpreadConfig(threshold=0.0, max_hops=1)
     rates = [spread(everything, wave).stats.edges_per_s for _ in range(5)]
     print(

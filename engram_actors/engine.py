@@ -141,7 +141,14 @@ def _warm_up():
         return
     from .graph import Graph
 
-    graph = Graph.from_edges([0, 1, 2], [1, 2, 0], [1.0, 0.5, 0.25])
+    # A three-node cycle, built without the graph-building kernels (which
+    # take longer to load than the engine's).
+    graph = Graph(
+        np.array([0, 1, 2, 3], np.int64),
+        np.array([1, 2, 0], np.int32),
+        np.array([1.0, 0.5, 0.25], np.float32),
+        validate=False,
+    )
     with Engine(graph, actors=1, _fork=False) as engine:
         engine._spread_local(np.array([0], np.int32), np.ones(1, np.float32))
         engine._actor_spread_here(np.array([0], np.uint32), np.ones(1, np.float32))
