@@ -362,6 +362,10 @@ class Engine:
             a["fcnt"], a["touched"], a["tcnt"], a["reached"], a["scratch"],
         )  # fmt: skip
         self._result = (a["nodes"], a["activation"], a["first_hop"])
+        # The graph as the driver reads it for the waves it runs itself: its
+        # own arrays, already in its page tables (and on 2 MiB pages where
+        # the kernel gives them), not the actors' copy in shared memory.
+        self._driver_graph = graph.kernel_arrays()
         # The driver's own compact lists for the waves it runs itself:
         # touched nodes, frontier and what it emits, reached, sort scratch.
         self._lists = (
@@ -403,6 +407,11 @@ class Engine:
                         f"actor {k} did not start within {START_TIMEOUT_S:.0f} s"
                     )
                 control.wait_at_least(self.ctl, word, 1, 10_000)
+        # The actors filled the segments; map every page into the driver
+        # too, so that its first spreads over a large graph do not stop at
+        # a page fault for each node they touch.
+        for part in ("state", "ctl"):
+            self._segments[part].prefault(write=True)
         self._drain_logs()
         log.debug("engine started: %d actors, %d chunks", self.actors,
                   self.partition.num_chunks)  # fmt: skip
@@ -488,9 +497,10 @@ class Engine:
             else:
                 a = self.arrays
                 lists = self._lists
+                indptr, indices, weights = self._driver_graph
                 status, wave, fired, fire_edges, touched = (
                     pulse_parallel.inline_waves(
-                        a["indptr"], a["indices"], a["weights"], a["state"],
+                        indptr, indices, weights, a["state"],
                         a["acc_view"], lists[0], lists[1], lists[2], lists[3],
                         lists[4], *model, cue_ids.view(np.uint32), cue_x,
                         self._hand_over_edges(),
@@ -733,6 +743,7 @@ class Engine:
                 self.arrays = None
                 self._graph_arrays = self._shards = self._work = None
                 self._result = self.ctl = self.control = self._lists = None
+                self._driver_graph = None
                 self._segments.close()
         _live_engines.discard(self)
 
