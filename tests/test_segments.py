@@ -374,3 +374,19 @@ def test_sweep_in_a_fake_directory_skips_malformed_names(tmp_path, caplog):
 def test_attach_refuses_foreign_names():
     with pytest.raises(ValueError, match="'psm_1234' is not an engram segment"):
         attach("psm_1234")
+
+
+def _kernel_at_least(major, minor):
+    release = os.uname().release.split("-")[0].split(".")
+    return tuple(int(part) for part in release[:2]) >= (major, minor)
+
+
+def test_prefault_maps_a_segment_and_refuses_a_closed_one():
+    supported = _kernel_at_least(5, 14)  # MADV_POPULATE_READ/WRITE
+    with segments.SegmentSet() as owned:
+        segment = owned.create("prefault", 1 << 20)
+        assert segment.prefault(write=True) is supported
+        assert segment.prefault(write=False) is supported
+        segment.close()
+        with pytest.raises(ValueError, match="is closed"):
+            segment.prefault()
