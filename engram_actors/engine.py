@@ -258,6 +258,7 @@ class Engine:
         self._broken = None  # why the engine cannot spread, or None
         self._closed = False
         self._spreads = 0  # spreads run; seeds the actors' victim choice
+        self._owner_pid = os.getpid()  # the driver: the only process that spreads
         self._sequence = 0
         self._log_read = self._log_write = None
         self._liveness_us = int(LIVENESS_CHECK_S * 1e6)
@@ -671,6 +672,15 @@ class Engine:
     # -- life cycle --------------------------------------------------------
 
     def _check_open(self):
+        if os.getpid() != self._owner_pid:
+            # A forked child shares the segments but not the actors' command
+            # channel or the driver's lists; spreading from it would corrupt
+            # the state the owner's spreads rely on.
+            raise EngramError(
+                f"this engine belongs to process {self._owner_pid}; a child "
+                f"process (pid {os.getpid()}) cannot use it: create an Engine "
+                f"in the child instead"
+            )
         if self._closed:
             raise EngineClosedError("the engine is closed")
         if self._broken is not None:
@@ -736,6 +746,14 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        if os.getpid() != self._owner_pid:
+            # A forked copy of the engine: the actors, their log pipe and the
+            # segments are the owner's. Close this process's copies only.
+            self._processes = []
+            for fd in (self._log_read, self._log_write):
+                if fd is not None:
+                    os.close(fd)
+            self._log_read = self._log_write = None
         try:
             self._stop_actors()
         finally:

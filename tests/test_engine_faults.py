@@ -26,6 +26,7 @@ from engram_actors import (
     ActorDiedError,
     Engine,
     EngineClosedError,
+    EngramError,
     SpreadConfig,
     generators,
     reference,
@@ -523,3 +524,31 @@ def test_shared_memory_filling_up_part_way_leaves_nothing(small_graph, monkeypat
     ):
         Engine(small_graph, actors=2)
     assert _segments_of(os.getpid()) == []
+
+
+def test_a_forked_child_cannot_spread_and_its_close_leaves_the_owner_running():
+    graph = generators.generate("random", 2_000, seed=31)
+    with Engine(graph, actors=2) as engine:
+        expected = reference.spread(graph, {3: 1.0})
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: refused, then closes its copy
+            code = 1
+            try:
+                try:
+                    engine.spread({3: 1.0})
+                except EngramError as error:
+                    code = 0 if "belongs to process" in str(error) else 2
+                engine.close()
+            finally:
+                os.write(write, bytes([code]))
+                os._exit(0)
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        code = os.read(read, 1)
+        os.close(read)
+        assert status == 0 and code == bytes([0])
+        # The owner's actors and segments are untouched by the child's close.
+        assert all(p.exitcode is None for p in engine._processes)
+        result = engine.spread({3: 1.0})
+        np.testing.assert_array_equal(result.activation, expected.activation)
