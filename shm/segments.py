@@ -80,6 +80,7 @@ Known shortcomings
     a mistaken sweep stops new attaches but does not corrupt a running engine.
 """
 
+import errno
 import logging
 import os
 import re
@@ -401,7 +402,17 @@ class Segment:
         advice = MADV_POPULATE_WRITE if write else MADV_POPULATE_READ
         try:
             self._shm._mmap.madvise(advice)
-        except (OSError, ValueError, AttributeError) as error:
+        except OSError as error:
+            if error.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                log.debug("cannot prefault segment %s: %s", self.name, error)
+                return False
+            # ENOMEM or EFAULT: a page could not be backed, because the
+            # file system filled up after the segment was created. Say so
+            # now rather than let the first write to that page be SIGBUS.
+            parsed = parse_name(self.name)
+            part = parsed[2] if parsed else self.name
+            raise ShmSpaceError([part], self.size, free_bytes(), SHM_DIR) from error
+        except (ValueError, AttributeError) as error:
             log.debug("cannot prefault segment %s: %s", self.name, error)
             return False
         return True

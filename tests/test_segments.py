@@ -390,3 +390,20 @@ def test_prefault_maps_a_segment_and_refuses_a_closed_one():
         segment.close()
         with pytest.raises(ValueError, match="is closed"):
             segment.prefault()
+
+
+def test_prefault_reports_pages_that_cannot_be_backed():
+    import errno
+
+    class Full:
+        def madvise(self, advice):
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    with segments.SegmentSet() as owned:
+        segment = owned.create("state", 1 << 16)
+        real, segment._shm._mmap = segment._shm._mmap, Full()
+        try:
+            with pytest.raises(segments.ShmSpaceError, match="segment state"):
+                segment.prefault()
+        finally:
+            segment._shm._mmap = real
