@@ -189,6 +189,16 @@ def _add_runner_options(parser):
     )
 
 
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -352,7 +362,7 @@ def build_parser():
         metavar="NODE[=ACTIVATION]",
         help="a cue by label or id, activation 1.0 unless given; repeat for more",
     )
-    p.add_argument("-k", "--top", type=int, default=10, help="rows to show")
+    p.add_argument("-k", "--top", type=_count, default=10, help="rows to show (>= 0)")
     p.add_argument("--json", action="store_true")
     _add_spread_options(p)
     _add_runner_options(p)

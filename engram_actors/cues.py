@@ -48,13 +48,9 @@ def resolve_cues(graph, cues):
     if isinstance(cues, Mapping):
         keys = list(cues)
         ids = np.fromiter((graph.node_id(key) for key in keys), np.int64, len(keys))
-        try:
-            values = np.array([cues[key] for key in keys], np.float64)
-        except (TypeError, ValueError):
-            bad = next(k for k in keys if not _is_number(cues[k]))
-            raise CueError(
-                f"cue activation of {bad!r} is {cues[bad]!r}; expected a number"
-            ) from None
+        values = np.empty(len(keys), np.float64)
+        for i, key in enumerate(keys):
+            values[i] = _activation_of(key, cues[key])
         _check_activation(values, lambda at: repr(keys[at]))
     elif isinstance(cues, tuple) and len(cues) == 2:
         ids, values = _cue_arrays(*cues)
@@ -93,7 +89,15 @@ def resolve_cues(graph, cues):
         if starts.size != ids.size:
             group = np.cumsum(np.r_[False, ids[1:] != ids[:-1]])
             summed = np.zeros(starts.size, np.float32)
-            np.add.at(summed, group, values)
+            with np.errstate(over="ignore"):
+                np.add.at(summed, group, values)
+            if not np.isfinite(summed).all():
+                at = int(np.flatnonzero(~np.isfinite(summed))[0])
+                raise CueError(
+                    f"cue activations given for node {ids[starts[at]]} add up "
+                    "to more than float32 can hold; cue activations must be "
+                    "finite"
+                )
             ids, values = ids[starts], summed
     return np.ascontiguousarray(ids), np.ascontiguousarray(values)
 
@@ -124,12 +128,20 @@ def _scan_cues(ids, values, num_nodes):
     return bad_id, bad_value, ascending
 
 
-def _is_number(value):
+def _activation_of(key, value):
+    """One mapping cue's activation as a float, or CueError naming it."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) != 0:
+        raise CueError(f"cue activation of {key!r} is {value!r}; expected a number")
     try:
-        float(value)
+        return float(value)
+    except OverflowError:
+        raise CueError(
+            f"cue activation of {key!r} is {value!r}; too large for a float"
+        ) from None
     except (TypeError, ValueError):
-        return False
-    return not isinstance(value, (str, bytes))
+        raise CueError(
+            f"cue activation of {key!r} is {value!r}; expected a number"
+        ) from None
 
 
 def _cue_arrays(ids, values):
@@ -144,6 +156,12 @@ def _cue_arrays(ids, values):
         raise CueError(f"cue ids must be integers, got dtype {ids.dtype}")
     if values.size and values.dtype.kind not in "iuf":
         raise CueError(f"cue activations must be numbers, got dtype {values.dtype}")
+    if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+        at = int(np.argmax(ids > np.iinfo(np.int64).max))
+        raise UnknownNodeError(
+            f"unknown node id {ids[at]} at cue position {at}: ids must fit "
+            "a 64-bit signed integer"
+        )
     if ids.dtype not in (np.int32, np.int64):
         # Numba compares mixed signed and unsigned ids through floats.
         ids = ids.astype(np.int64)

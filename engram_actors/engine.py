@@ -647,7 +647,10 @@ class Engine:
         activation = a["activation"][:touched].copy()
         first_hop = a["first_hop"][:touched].copy()
         if config.max_activation is not None:
-            np.minimum(activation, np.float32(config.max_activation), out=activation)
+            # A cap beyond float32's range is no cap: it casts to infinity.
+            with np.errstate(over="ignore"):
+                cap = np.float32(config.max_activation)
+            np.minimum(activation, cap, out=activation)
         log_rows = a["wave_log"][1 : waves + 1]
         fired = log_rows[:, 0]
         counters = {}

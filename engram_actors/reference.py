@@ -166,7 +166,10 @@ def run_resolved(graph, cue_ids, cue_x, config, *, dense_edges=None, started=Non
         workspace.lock.release()
 
     if config.max_activation is not None:
-        np.minimum(activation, np.float32(config.max_activation), out=activation)
+        # A cap beyond float32's range is no cap: it casts to infinity.
+        with np.errstate(over="ignore"):
+            cap = np.float32(config.max_activation)
+        np.minimum(activation, cap, out=activation)
     fired = fired_per_wave[1 : waves + 1]
     stats = SpreadStats(
         waves=int(waves),

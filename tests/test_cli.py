@@ -119,3 +119,12 @@ def test_demo_runs_small_and_caches_its_graph(tmp_path, monkeypatch, capsys):
     assert list((tmp_path / "engram-actors").glob("demo-*.npz"))
     assert main(["demo", "--nodes", "5000", "--spreads", "20"]) == 0
     assert "loaded" in capsys.readouterr().out
+
+
+def test_a_negative_top_is_an_argument_error(capsys):
+    from engram_actors import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["spread", "random:50:seed=1", "-c", "0", "-k", "-1", "--reference"])
+    assert stop.value.code == 2
+    assert "--top: must be at least 0, got -1" in capsys.readouterr().err
