@@ -254,12 +254,16 @@ class Engine:
         # Serialises spreads: one spread at a time uses the shared state.
         self._lock = threading.Lock()
         self._processes = []
+        self._starting = False
         self._segments = None
         self._broken = None  # why the engine cannot spread, or None
         self._closed = False
         self._spreads = 0  # spreads run; seeds the actors' victim choice
         self._owner_pid = os.getpid()  # the driver: the only process that spreads
         self._sequence = 0
+        # Sequence number of the last command every actor finished: a
+        # command is outstanding while the COMMAND word differs from it.
+        self._completed = 0
         self._log_read = self._log_write = None
         self._liveness_us = int(LIVENESS_CHECK_S * 1e6)
 
@@ -378,6 +382,13 @@ class Engine:
         )
 
     def _start_actors(self):
+        self._starting = True
+        try:
+            self._start_actors_now()
+        finally:
+            self._starting = False
+
+    def _start_actors_now(self):
         self.plan = placement.plan(self.actors)
         context = multiprocessing.get_context("fork")
         self._log_read, self._log_write = os.pipe()
@@ -582,6 +593,7 @@ class Engine:
         )
         self._send(message)
         self._wait_done()
+        self._completed = self._sequence
         for k in range(self.actors):
             if self.control.actor(k, control.A_STATUS) != control.STATUS_OK:
                 raise EngramError(f"actor {k} did not finish the spread")
@@ -614,13 +626,16 @@ class Engine:
                 log.critical("%s; stopping the engine", message)
                 self._broken = message
                 self._stop_actors()
+                if self._starting:
+                    raise ActorDiedError(f"{message} while the engine was starting")
                 raise ActorDiedError(
                     f"{message}; the engine has stopped: call restart() or close()"
                 )
 
     def _abandon_spread(self):
         """Stop the actors' part of a spread and clear the shared state."""
-        if self._processes and self._broken is None:
+        outstanding = int(self.ctl[control.COMMAND]) != self._completed
+        if self._processes and self._broken is None and outstanding:
             self.ctl[control.ABORT] = 1
             deadline = time.monotonic() + ABORT_TIMEOUT_S
             while self.ctl[control.DONE] < self.actors and time.monotonic() < deadline:
@@ -632,6 +647,8 @@ class Engine:
             if self.ctl[control.DONE] < self.actors:
                 self._broken = "actors did not give up an aborted spread in time"
                 self._stop_actors()
+            else:
+                self._completed = int(self.ctl[control.COMMAND])
             self.ctl[control.ABORT] = 0
         self._clear_state()
 
@@ -697,6 +714,10 @@ class Engine:
             if self._closed:
                 raise EngineClosedError("the engine is closed")
             self._stop_actors()
+            if self._processes:
+                raise EngramError(
+                    f"could not stop actor processes {[p.pid for p in self._processes]}"
+                )
             self._clear_state()
             self.ctl[:] = 0
             for k in range(self.actors):
@@ -704,24 +725,38 @@ class Engine:
                     self.arrays["deques"][k], deque.capacity(self.arrays["deques"][k])
                 )
             self._sequence = 0
+            self._completed = 0
             self._broken = None
             self._start_actors()
 
     def _stop_actors(self):
-        """Ask the actors to exit; kill those that do not within a second."""
-        processes, self._processes = self._processes, []
-        if processes and all(p.exitcode is None for p in processes):
-            try:
-                self._send(msgpack.packb({"op": "shutdown"}))
-            except Exception:  # the mailbox may be gone; killing still works
-                pass
-        deadline = time.monotonic() + 1.0
-        for process in processes:
-            process.join(max(deadline - time.monotonic(), 0.01))
-        for process in processes:
-            if process.exitcode is None:
-                process.kill()
-                process.join(5.0)
+        """Ask the actors to exit; kill those that do not within a second.
+
+        The handles stay in ``self._processes`` until each process is gone,
+        so that an interruption here (a second Ctrl-C) leaves them to the
+        next :meth:`close` or :meth:`restart` instead of orphaning them.
+        """
+        processes = list(self._processes)
+        try:
+            if any(p.exitcode is None for p in processes):
+                try:
+                    # Survivors may be waiting at a barrier for a dead peer:
+                    # the ABORT word gets them back to reading commands.
+                    self.ctl[control.ABORT] = 1
+                    self._send(msgpack.packb({"op": "shutdown"}))
+                except Exception:  # the mailbox may be gone; killing works
+                    pass
+            deadline = time.monotonic() + 1.0
+            for process in processes:
+                process.join(max(deadline - time.monotonic(), 0.01))
+            for process in processes:
+                if process.exitcode is None:
+                    process.kill()
+                    process.join(5.0)
+        finally:
+            self._processes = [p for p in processes if p.exitcode is None]
+        if self._processes:
+            return  # interrupted: keep the log pipe for the next attempt
         self._drain_logs()
         for fd in (self._log_read, self._log_write):
             if fd is not None:
