@@ -11,13 +11,15 @@
                                                 into the graph segment (first
                                                 touch); clear own node state
                      <------------------------  ready (pid in own line)
+    map every page of state and ctl (prefault)
     spread(cues):
-      small waves run here (inline_waves)
-      a big one: msgpack command -> mailbox,
-      COMMAND += 1  ------------------------->  waves, each closed by the
+      waves run here while they push (inline_waves, the reference's
+      kernels); from the first dense enough to pull, or many cues:
+      msgpack command -> mailbox,
+      COMMAND += 1, futex wake  ------------->  waves, each closed by the
                                                 gamma-cycle barrier; results
                                                 of each shard written in place
-                     <------------------------  DONE += 1
+                     <------------------------  DONE += 1, futex wake
       copy the results out of shared memory
     close(): "shutdown"; join; unlink segments
 
