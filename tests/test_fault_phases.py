@@ -66,13 +66,13 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: Seconds from a kill to the ActorDiedError. Measured on 2 cores: 1.0 to
-#: 1.1 s, nearly all of it the second the driver gives the surviving actors
-#: to exit before it kills them.
-DETECT_S = 4.0
+#: Seconds from a kill to the ActorDiedError: a bound that proves there is
+#: no hang, loose enough for a loaded CI machine (measured on 2 cores: 1.0
+#: to 1.1 s before survivors were told to abort, milliseconds since).
+DETECT_S = 10.0
 
-#: Seconds from Ctrl-C to the KeyboardInterrupt. Measured: under 0.05 s.
-INTERRUPT_S = 1.5
+#: Seconds from Ctrl-C to the KeyboardInterrupt; measured under 0.05 s.
+INTERRUPT_S = 4.0
 
 CHECK = SpreadConfig(threshold=0.0, max_hops=4)
 LONG = SpreadConfig(threshold=0.0, max_hops=200)
@@ -264,7 +264,7 @@ def _failing_fill_shard(victim, what, pid_file):
                 out.write(str(os.getpid()))
             os.replace(partial, pid_file)
             if what == "sleep":
-                time.sleep(2.0)
+                time.sleep(8.0)
             elif what == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             else:
@@ -302,7 +302,7 @@ def test_actor_killed_while_copying_its_shard_fails_the_start(
         rf"actor {victim} \(pid {pid}\) was killed by SIGKILL", str(died.value)
     )
     # Reported before the victim would even have finished sleeping.
-    assert failed_at - killer.acted_at < min(DETECT_S, 2.0)
+    assert failed_at - killer.acted_at < min(DETECT_S, 8.0)
 
 
 def test_actor_failing_while_copying_its_shard_is_reported_with_its_traceback(
