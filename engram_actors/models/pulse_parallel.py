@@ -1,15 +1,18 @@
 """Whole spreads of the pulse model: the actors' part and the driver's part.
 
-A spread starts in the driver. While the frontier is small, the driver runs
-the waves itself (:func:`inline_waves`): waking actors and meeting at
-barriers costs microseconds a wave, more than a wave of a thousand edges
-takes. Once a wave has enough edges to be worth splitting, the driver hands
-the spread over, and every actor runs :func:`actor_spread` from that wave
-to the end, closing each wave with the gamma-cycle barrier of
+A spread starts in the driver, which runs the waves itself with the
+reference's kernels (:func:`inline_waves`) while they are push waves:
+waking actors and meeting at barriers costs microseconds a wave, and a
+push wave does not split well between actors. Once a wave is dense enough
+to pull, the driver moves its lists into the actors' chunk lists
+(:func:`hand_over`), and every actor runs :func:`actor_spread` from that
+wave to the end, closing each wave with the gamma-cycle barrier of
 :mod:`scheduler.control` and writing its shard's results. A spread with
 many cues goes to the actors from the start.
 
-The arguments travel as tuples (see :func:`pack` in the engine)::
+The actors' kernels take their arrays in tuples (the engine builds them
+once; the driver's own kernels take arrays one by one, see
+:func:`inline_waves`)::
 
     graph  = (indptr, indices, weights, in_indptr, in_sources, in_weights)
     shards = (chunk_bounds, shard_chunks)
