@@ -22,7 +22,10 @@ level of cache. ``docs/design.md`` gives the measured trade-off.
 
 import numpy as np
 
-from .segments import align
+# The module, not its names: shm.segments imports engram_actors (for its
+# errors), whose engine imports this module while shm.segments is still
+# loading.
+from . import segments
 
 __all__ = ["CACHE_LINE", "SLOT_LAYOUTS", "Layout", "activation_slots"]
 
@@ -51,7 +54,7 @@ class Layout:
         shape = (shape,) if np.isscalar(shape) else tuple(shape)
         if any(int(n) < 0 for n in shape):
             raise ValueError(f"array {name!r} has a negative dimension: {shape}")
-        offset = align(self.nbytes, CACHE_LINE)
+        offset = segments.align(self.nbytes, CACHE_LINE)
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         self.fields[name] = (dtype, shape, offset)
         self.nbytes = offset + size

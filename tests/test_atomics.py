@@ -18,19 +18,17 @@ exactness test could fail. The spin-wait test passes a flag back and forth
 between the test process and one child.
 """
 
-import contextlib
 import functools
 import math
 import multiprocessing
 import os
 import time
-from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
 
 import numba as nb
 import numpy as np
-import psutil
 import pytest
+from leaks import shared_segment
 
 from shm import atomics
 from shm.atomics import (
@@ -50,6 +48,8 @@ from shm.atomics import (
     store_release,
     yield_cpu,
 )
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 FORK = multiprocessing.get_context("fork")
 
@@ -75,50 +75,6 @@ JOIN_TIMEOUT_S = 30.0
 #: Spins between sched_yield calls in the waits: short, because more
 #: spinning processes than cores only delays whoever they wait for.
 SPINS_PER_YIELD = 64
-
-_created_segments = []
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    """No segment of this test left in /dev/shm, no child left running.
-
-    Only the segments the test itself created are looked for: other test
-    runs on the machine may create and remove their own meanwhile.
-    """
-    resource_tracker.ensure_running()
-    children_before = _live_children()
-    _created_segments.clear()
-    yield
-    live = _live_children() - children_before
-    assert not live, f"child processes left running: {sorted(live)}"
-    shm_entries = set(os.listdir("/dev/shm"))
-    leaked = [name for name in _created_segments if name in shm_entries]
-    assert not leaked, f"segments left in /dev/shm: {leaked}"
-
-
-def _live_children():
-    pids = set()
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if child.status() != psutil.STATUS_ZOMBIE:
-                pids.add(child.pid)
-    return pids
-
-
-@contextlib.contextmanager
-def segment(nbytes):
-    """A fresh shared-memory segment, unlinked and closed on the way out."""
-    shared = SharedMemory(create=True, size=nbytes)
-    _created_segments.append(shared.name)
-    try:
-        yield shared
-    finally:
-        shared.unlink()
-        with contextlib.suppress(BufferError):
-            # A view kept alive by a failing test's traceback pins the
-            # mapping; it goes when the view does. The name is gone already.
-            shared.close()
 
 
 def run_children(target, args_per_child, timeout_s=JOIN_TIMEOUT_S):
@@ -536,7 +492,7 @@ def _compile_cross_process_kernels():
 def test_atomic_updates_are_exact_across_processes(parties, record_property):
     _compile_cross_process_kernels()
     limits = _limits(MIN_UPDATES, MAX_UPDATES, ATOMIC_WINDOW_S)
-    with segment(_segment_bytes(parties, MAX_UPDATES)) as shared:
+    with shared_segment(_segment_bytes(parties, MAX_UPDATES)) as shared:
         run_children(
             _atomic_child, [(shared, parties, limits, rank) for rank in range(parties)]
         )
@@ -569,7 +525,7 @@ def test_plain_updates_lose_some_across_processes():
     parties = 2
     limits = _limits(0, LOSSY_MAX_UPDATES, LOSSY_WINDOW_S)
     for _ in range(LOSSY_ROUNDS):
-        with segment(_segment_bytes(parties, 0)) as shared:
+        with shared_segment(_segment_bytes(parties, 0)) as shared:
             run_children(
                 _racy_child,
                 [(shared, parties, limits, rank) for rank in range(parties)],
@@ -674,7 +630,7 @@ def test_acquire_spin_sees_what_was_written_before_the_release():
     _publish_rounds(one, one, scratch, 1, 0)
     _check_rounds(one, one, scratch, 1, 0)
 
-    with segment(192 + 8 * PAYLOAD_WORDS) as shared:
+    with shared_segment(192 + 8 * PAYLOAD_WORDS) as shared:
         flag, ack, stale, payload = _spin_views(shared)
         stale[0] = -2
         # Both sides give up at the deadline, so that neither the child nor

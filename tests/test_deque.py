@@ -19,22 +19,21 @@ plain stores, so that the marks themselves cannot race.
 """
 
 import collections
-import contextlib
 import multiprocessing
 import os
 import time
-from multiprocessing import resource_tracker
-from multiprocessing.shared_memory import SharedMemory
 
 import numba as nb
 import numpy as np
-import psutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from leaks import shared_segment
 
 from shm import deque as dq
 from shm.atomics import cycles, fetch_add, load, pause, store, yield_cpu
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
 
 FORK = multiprocessing.get_context("fork")
 
@@ -57,50 +56,6 @@ JOIN_TIMEOUT_S = 60.0
 #: Spins between sched_yield calls in the waits: short, because four
 #: processes spinning on two cores only delay whoever they wait for.
 SPINS_PER_YIELD = 64
-
-_created_segments = []
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    """No segment of this test left in /dev/shm, no child left running.
-
-    Only the segments the test itself created are looked for: other test
-    runs on the machine may create and remove their own meanwhile.
-    """
-    resource_tracker.ensure_running()
-    children_before = _live_children()
-    _created_segments.clear()
-    yield
-    live = _live_children() - children_before
-    assert not live, f"child processes left running: {sorted(live)}"
-    shm_entries = set(os.listdir("/dev/shm"))
-    leaked = [name for name in _created_segments if name in shm_entries]
-    assert not leaked, f"segments left in /dev/shm: {leaked}"
-
-
-def _live_children():
-    pids = set()
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if child.status() != psutil.STATUS_ZOMBIE:
-                pids.add(child.pid)
-    return pids
-
-
-@contextlib.contextmanager
-def segment(nbytes):
-    """A fresh shared-memory segment, unlinked and closed on the way out."""
-    shared = SharedMemory(create=True, size=nbytes)
-    _created_segments.append(shared.name)
-    try:
-        yield shared
-    finally:
-        shared.unlink()
-        with contextlib.suppress(BufferError):
-            # A view kept alive by a failing test's traceback pins the
-            # mapping; it goes when the view does. The name is gone already.
-            shared.close()
 
 
 def run_children(targets_and_args, timeout_s=JOIN_TIMEOUT_S):
@@ -510,7 +465,7 @@ def _compile_kernels():
 def _round(parties, mode):
     """One round of an owner and ``parties - 1`` thieves; returns the stats
     per process and the marks summed over processes."""
-    with segment(_segment_bytes(parties)) as shared:
+    with shared_segment(_segment_bytes(parties)) as shared:
         deque, control, stats, taken = _views(shared, parties)
         dq.init(deque, CAPACITY)
         del deque, control

@@ -11,19 +11,16 @@ and shards hold several chunks.
 """
 
 import contextlib
-import gc
 import os
 import threading
-import time
 from functools import partial
-from multiprocessing import resource_tracker
 from unittest import mock
 
 import numpy as np
-import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from leaks import assert_same
 
 import engram_actors.engine as engine_module
 from engram_actors import (
@@ -38,11 +35,14 @@ from engram_actors import (
 )
 from scheduler import control
 from scheduler.partition import CHUNK_EDGES, partition
-from shm.segments import PREFIX, SHM_DIR, parse_name
+from shm.segments import SHM_DIR
 
-pytestmark = pytest.mark.skipif(
-    not os.path.isdir(SHM_DIR), reason="needs POSIX shared memory in /dev/shm"
-)
+pytestmark = [
+    pytest.mark.usefixtures("leaves_nothing_behind"),
+    pytest.mark.skipif(
+        not os.path.isdir(SHM_DIR), reason="needs POSIX shared memory in /dev/shm"
+    ),
+]
 
 # Hand-over settings: where the waves of a spread run.
 AUTO = "auto"  # the engine's own thresholds
@@ -52,53 +52,6 @@ CUES = "cues"  # the actors settle the cues too (from wave 0)
 # Wave directions: the engine's choice, every wave with edges pulls, or
 # every wave pushes.
 PULL_EDGES = {"auto": None, "pull": 1, "push": 2**62}
-
-
-# -- what a test leaves behind --------------------------------------------
-
-
-def _own_segments():
-    """Engram segments in /dev/shm owned by this process (or unparseable)."""
-    names = set()
-    for name in os.listdir(SHM_DIR):
-        if not name.startswith(PREFIX):
-            continue
-        parsed = parse_name(name)
-        if parsed is None or parsed[0] == os.getpid():
-            names.add(name)
-    return names
-
-
-def _new_children(before):
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if child.pid not in before
-    ]
-
-
-@pytest.fixture(autouse=True)
-def leaves_nothing_behind():
-    """No segment and no child process may outlive a test."""
-    # The resource tracker is a child that lives as long as this process;
-    # start it now so that it counts as already there.
-    resource_tracker.ensure_running()
-    children = {child.pid for child in psutil.Process().children(recursive=True)}
-    segments = _own_segments()
-    yield
-    gc.collect()
-    deadline = time.monotonic() + 2.0
-    while _new_children(children) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    left = _new_children(children)
-    for child in left:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    leaked = _own_segments() - segments
-    for name in leaked:
-        os.unlink(os.path.join(SHM_DIR, name))
-    assert not left, f"test left child processes behind: {left}"
-    assert not leaked, f"test left segments behind: {sorted(leaked)}"
 
 
 # -- helpers ----------------------------------------------------------------
@@ -117,17 +70,6 @@ def hand_over(where):
         return
     with mock.patch.multiple(engine_module, **changes):
         yield
-
-
-def assert_same(result, expected):
-    """Bit-identical results and equal stats."""
-    np.testing.assert_array_equal(result.nodes, expected.nodes)
-    np.testing.assert_array_equal(
-        result.activation.view(np.uint32), expected.activation.view(np.uint32)
-    )
-    np.testing.assert_array_equal(result.first_hop, expected.first_hop)
-    for field in ("waves", "fired_per_wave", "edges_traversed", "nodes_fired"):
-        assert getattr(result.stats, field) == getattr(expected.stats, field), field
 
 
 def check_counters(result, engine, where, direction):

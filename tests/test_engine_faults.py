@@ -2,7 +2,6 @@
 killed, too little shared memory. Every case checks that no segment and no
 process outlives it."""
 
-import contextlib
 import gc
 import os
 import re
@@ -14,12 +13,11 @@ import textwrap
 import threading
 import time
 import weakref
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
+from leaks import assert_all_gone, assert_same, exited, segments_of, wait_until
 
 import engram_actors.engine as engine_module
 from engram_actors import (
@@ -33,9 +31,10 @@ from engram_actors import (
 )
 from scheduler import control
 from shm import segments
-from shm.segments import PREFIX, SHM_DIR, ShmSpaceError, parse_name
+from shm.segments import SHM_DIR, ShmSpaceError
 
 pytestmark = [
+    pytest.mark.usefixtures("leaves_nothing_behind"),
     pytest.mark.skipif(
         not os.path.isdir(SHM_DIR), reason="needs POSIX shared memory in /dev/shm"
     ),
@@ -47,91 +46,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Seconds within which a dead actor must be reported.
 DETECT_S = 10.0
-
-
-# -- what a test leaves behind --------------------------------------------
-
-
-def _own_segments():
-    """Engram segments in /dev/shm owned by this process (or unparseable)."""
-    names = set()
-    for name in os.listdir(SHM_DIR):
-        if not name.startswith(PREFIX):
-            continue
-        parsed = parse_name(name)
-        if parsed is None or parsed[0] == os.getpid():
-            names.add(name)
-    return names
-
-
-def _segments_of(pid):
-    return sorted(
-        name
-        for name in os.listdir(SHM_DIR)
-        if (parsed := parse_name(name)) is not None and parsed[0] == pid
-    )
-
-
-def _new_children(before):
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if child.pid not in before
-    ]
-
-
-@pytest.fixture(autouse=True)
-def leaves_nothing_behind():
-    """No segment and no child process may outlive a test."""
-    resource_tracker.ensure_running()
-    children = {child.pid for child in psutil.Process().children(recursive=True)}
-    segments_before = _own_segments()
-    yield
-    gc.collect()
-    deadline = time.monotonic() + 2.0
-    while _new_children(children) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    left = _new_children(children)
-    for child in left:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    leaked = _own_segments() - segments_before
-    for name in leaked:
-        os.unlink(os.path.join(SHM_DIR, name))
-    assert not left, f"test left child processes behind: {left}"
-    assert not leaked, f"test left segments behind: {sorted(leaked)}"
-
-
-def _exited(pid):
-    """Whether process ``pid`` is gone (or a zombie nobody reaps yet)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_until(predicate, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def assert_same(result, expected):
-    np.testing.assert_array_equal(result.nodes, expected.nodes)
-    np.testing.assert_array_equal(
-        result.activation.view(np.uint32), expected.activation.view(np.uint32)
-    )
-    np.testing.assert_array_equal(result.first_hop, expected.first_hop)
-    assert result.stats.fired_per_wave == expected.stats.fired_per_wave
-
-
-def assert_all_gone(names, processes):
-    """The engine's segments are unlinked and its actors have exited."""
-    assert not [name for name in names if os.path.exists(f"{SHM_DIR}/{name}")]
-    assert all(process.exitcode is not None for process in processes)
 
 
 # -- graphs -----------------------------------------------------------------
@@ -434,9 +348,9 @@ def test_killed_driver_takes_its_actors_and_leaves_segments_to_cleanup(
     with open(tmp_path / "driver.err", "w") as stderr:
         driver, actor_pids = _start_driver(stderr)
         try:
-            names = _segments_of(driver.pid)
+            names = segments_of(driver.pid)
             assert len(names) == 3 and len(actor_pids) == 2
-            assert not any(_exited(pid) for pid in actor_pids)
+            assert not any(exited(pid) for pid in actor_pids)
             if whole_group:
                 # kill -9 of the job: the resource tracker dies too, so
                 # nothing but a sweep can remove the segments.
@@ -450,14 +364,14 @@ def test_killed_driver_takes_its_actors_and_leaves_segments_to_cleanup(
                 driver.wait()
             driver.stdout.close()
 
-    assert _wait_until(lambda: all(_exited(pid) for pid in actor_pids), 5.0), (
+    assert wait_until(lambda: all(exited(pid) for pid in actor_pids), 5.0), (
         "the actors outlived their driver"
     )
     if not whole_group:
         # The driver's resource tracker may unlink them once the actors,
         # which share it, have gone.
-        _wait_until(lambda: not _segments_of(driver.pid), 3.0)
-    left = _segments_of(driver.pid)
+        wait_until(lambda: not segments_of(driver.pid), 3.0)
+    left = segments_of(driver.pid)
     assert set(left) <= set(names)
 
     cleanup = subprocess.run(
@@ -470,22 +384,22 @@ def test_killed_driver_takes_its_actors_and_leaves_segments_to_cleanup(
     assert cleanup.returncode == 0, cleanup.stderr
     for name in left:
         assert f"removed {name} (owner pid {driver.pid} gone" in cleanup.stdout
-    assert _segments_of(driver.pid) == []
+    assert segments_of(driver.pid) == []
 
 
 def test_sweep_stale_removes_what_a_killed_driver_left(tmp_path):
     with open(tmp_path / "driver.err", "w") as stderr:
         driver, actor_pids = _start_driver(stderr)
-        names = _segments_of(driver.pid)
+        names = segments_of(driver.pid)
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=10)
         driver.stdout.close()
-    assert _wait_until(lambda: all(_exited(pid) for pid in actor_pids), 5.0)
-    left = _segments_of(driver.pid)
+    assert wait_until(lambda: all(exited(pid) for pid in actor_pids), 5.0)
+    left = segments_of(driver.pid)
     assert len(names) == 3 and set(left) <= set(names)
     removed = segments.sweep_stale()
     assert set(left) <= set(removed)
-    assert _segments_of(driver.pid) == []
+    assert segments_of(driver.pid) == []
 
 
 # -- too little shared memory -------------------------------------------------
@@ -505,7 +419,7 @@ def test_too_little_shared_memory_is_refused_before_anything_exists(
     assert refused.value.parts == ("graph", "state", "ctl")
     assert refused.value.free == 4096
     assert refused.value.requested > 4096
-    assert _segments_of(os.getpid()) == []
+    assert segments_of(os.getpid()) == []
 
 
 def test_shared_memory_filling_up_part_way_leaves_nothing(small_graph, monkeypatch):
@@ -514,7 +428,7 @@ def test_shared_memory_filling_up_part_way_leaves_nothing(small_graph, monkeypat
     Engine(small_graph, actors=1).close()
 
     def free_bytes(path=SHM_DIR):
-        return 100 if _segments_of(os.getpid()) else 2**40
+        return 100 if segments_of(os.getpid()) else 2**40
 
     monkeypatch.setattr(segments, "free_bytes", free_bytes)
     with pytest.raises(
@@ -523,7 +437,7 @@ def test_shared_memory_filling_up_part_way_leaves_nothing(small_graph, monkeypat
         r"[\d,]+ for earlier segments, not yet written\) but only 100 bytes free",
     ):
         Engine(small_graph, actors=2)
-    assert _segments_of(os.getpid()) == []
+    assert segments_of(os.getpid()) == []
 
 
 def test_a_forked_child_cannot_spread_and_its_close_leaves_the_owner_running():

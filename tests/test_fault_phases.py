@@ -20,8 +20,6 @@ Every test runs under the fixture that fails it if a segment of this process
 or a child process outlives it, and every wait has a bound.
 """
 
-import contextlib
-import gc
 import multiprocessing
 import os
 import re
@@ -32,12 +30,12 @@ import sys
 import textwrap
 import threading
 import time
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+from leaks import assert_all_gone, assert_same, exited, segments_of, wait_until
 
 import engram_actors.actor as actor_module
 import engram_actors.engine as engine_module
@@ -55,9 +53,10 @@ from engram_actors.graph import MAX_NODES
 from engram_actors.models import pulse_parallel
 from scheduler import control
 from shm import segments
-from shm.segments import PREFIX, SHM_DIR, parse_name
+from shm.segments import SHM_DIR
 
 pytestmark = [
+    pytest.mark.usefixtures("leaves_nothing_behind"),
     pytest.mark.skipif(
         not os.path.isdir(SHM_DIR), reason="needs POSIX shared memory in /dev/shm"
     ),
@@ -78,92 +77,7 @@ CHECK = SpreadConfig(threshold=0.0, max_hops=4)
 LONG = SpreadConfig(threshold=0.0, max_hops=200)
 
 
-# -- what a test leaves behind --------------------------------------------
-
-
-def _own_segments():
-    """Engram segments in /dev/shm owned by this process (or unparseable)."""
-    names = set()
-    for name in os.listdir(SHM_DIR):
-        if not name.startswith(PREFIX):
-            continue
-        parsed = parse_name(name)
-        if parsed is None or parsed[0] == os.getpid():
-            names.add(name)
-    return names
-
-
-def _segments_of(pid):
-    return sorted(
-        name
-        for name in os.listdir(SHM_DIR)
-        if (parsed := parse_name(name)) is not None and parsed[0] == pid
-    )
-
-
-def _new_children(before):
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if child.pid not in before
-    ]
-
-
-@pytest.fixture(autouse=True)
-def leaves_nothing_behind():
-    """No segment and no child process may outlive a test."""
-    resource_tracker.ensure_running()
-    children = {child.pid for child in psutil.Process().children(recursive=True)}
-    segments_before = _own_segments()
-    yield
-    gc.collect()
-    deadline = time.monotonic() + 2.0
-    while _new_children(children) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    left = _new_children(children)
-    for child in left:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    leaked = _own_segments() - segments_before
-    for name in leaked:
-        os.unlink(os.path.join(SHM_DIR, name))
-    assert not left, f"test left child processes behind: {left}"
-    assert not leaked, f"test left segments behind: {sorted(leaked)}"
-
-
 # -- helpers -------------------------------------------------------------------
-
-
-def _exited(pid):
-    """Whether process ``pid`` is gone (or a zombie nobody reaps yet)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_until(predicate, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def assert_same(result, expected):
-    """Bit for bit: nodes, activation, first hop, nodes fired per wave."""
-    np.testing.assert_array_equal(result.nodes, expected.nodes)
-    np.testing.assert_array_equal(
-        result.activation.view(np.uint32), expected.activation.view(np.uint32)
-    )
-    np.testing.assert_array_equal(result.first_hop, expected.first_hop)
-    assert result.stats.fired_per_wave == expected.stats.fired_per_wave
-
-
-def assert_all_gone(names, processes):
-    assert not [name for name in names if os.path.exists(f"{SHM_DIR}/{name}")]
-    assert all(process.exitcode is not None for process in processes)
 
 
 def _press_ctrl_c():
@@ -539,7 +453,7 @@ def test_sigterm_to_the_driver(tmp_path, spreading, exit_on_sigterm):
     with open(tmp_path / "driver.err", "w") as stderr:
         driver, actor_pids = _start_driver(stderr, spreading, exit_on_sigterm)
         try:
-            names = _segments_of(driver.pid)
+            names = segments_of(driver.pid)
             assert len(names) == 3 and len(actor_pids) == 2
             if spreading:
                 time.sleep(0.2)
@@ -552,26 +466,26 @@ def test_sigterm_to_the_driver(tmp_path, spreading, exit_on_sigterm):
             driver.stdout.close()
     killed_at = time.monotonic()
 
-    assert _wait_until(lambda: all(_exited(pid) for pid in actor_pids), 5.0), (
+    assert wait_until(lambda: all(exited(pid) for pid in actor_pids), 5.0), (
         "the actors outlived their driver"
     )
     assert time.monotonic() - killed_at < 5.0
     if exit_on_sigterm:
         # SystemExit unwinds the spread and the interpreter closes the engine.
         assert code == 128 + signal.SIGTERM
-        assert _segments_of(driver.pid) == []
+        assert segments_of(driver.pid) == []
         assert "Traceback" not in (tmp_path / "driver.err").read_text()
         return
     assert code == -signal.SIGTERM
     # The resource tracker may unlink them once no actor holds its pipe.
-    _wait_until(lambda: not _segments_of(driver.pid), 3.0)
-    left = _segments_of(driver.pid)
+    wait_until(lambda: not segments_of(driver.pid), 3.0)
+    left = segments_of(driver.pid)
     assert set(left) <= set(names)
     cleanup = _cleanup()
     assert cleanup.returncode == 0, cleanup.stderr
     for name in left:
         assert f"removed {name} (owner pid {driver.pid} gone" in cleanup.stdout
-    assert _segments_of(driver.pid) == []
+    assert segments_of(driver.pid) == []
 
 
 # -- Ctrl-C at other points ------------------------------------------------------
@@ -805,7 +719,7 @@ def test_too_many_actors_are_refused_before_anything_exists(
     ):
         Engine(small_graph, actors=actors)
     assert psutil.Process().children(recursive=True) == children
-    assert _segments_of(os.getpid()) == []
+    assert segments_of(os.getpid()) == []
 
 
 def test_a_graph_beyond_32_bit_ids_is_refused():
@@ -826,4 +740,4 @@ def test_a_graph_beyond_32_bit_ids_is_refused():
         GraphError, match=rf"^{too_many} nodes exceed the limit of {MAX_NODES}$"
     ):
         Graph(indptr, np.zeros(0, np.int32), np.zeros(0, np.float32))
-    assert _segments_of(os.getpid()) == []
+    assert segments_of(os.getpid()) == []

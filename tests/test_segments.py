@@ -407,3 +407,16 @@ def test_prefault_reports_pages_that_cannot_be_backed():
                 segment.prefault()
         finally:
             segment._shm._mmap = real
+
+
+@pytest.mark.parametrize(
+    "module", ["shm.segments", "shm.layout", "scheduler.control", "engram_actors"]
+)
+def test_each_module_imports_first_in_a_fresh_interpreter(module):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
