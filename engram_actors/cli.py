@@ -169,19 +169,20 @@ def _runner(args, graph):
     return engine()
 
 
-def _add_runner_options(parser):
+def _add_runner_options(parser, deterministic=True):
     group = parser.add_argument_group("runner")
     group.add_argument(
         "--actors",
-        type=_positive_int,
+        type=_actor_count,
         default=None,
         help="actor processes of the engine (default: one per usable CPU)",
     )
-    group.add_argument(
-        "--deterministic",
-        action="store_true",
-        help="results bit-identical to the reference, for any actor count",
-    )
+    if deterministic:
+        group.add_argument(
+            "--deterministic",
+            action="store_true",
+            help="results bit-identical to the reference, for any actor count",
+        )
     group.add_argument(
         "--reference",
         action="store_true",
@@ -189,24 +190,28 @@ def _add_runner_options(parser):
     )
 
 
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+def _int_in(low, high=None):
+    """An argparse type: an integer in ``[low, high]`` (no upper bound when
+    ``high`` is None)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+
+    return parse
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _actor_count(text):
+    from scheduler.placement import MAX_ACTORS
+
+    return _int_in(1, MAX_ACTORS)(text)
 
 
 def cmd_spread(args):
@@ -286,20 +291,6 @@ def cmd_cleanup(args):
     print(f"{verb} {count}, {freed:,} bytes ({freed / 2**20:.1f} MiB)")
 
 
-def _actor_count(text):
-    from scheduler.placement import MAX_ACTORS
-
-    try:
-        actors = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= actors <= MAX_ACTORS:
-        raise argparse.ArgumentTypeError(
-            f"{actors} actors: must be between 1 and {MAX_ACTORS}"
-        )
-    return actors
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="engram-actors",
@@ -362,7 +353,9 @@ def build_parser():
         metavar="NODE[=ACTIVATION]",
         help="a cue by label or id, activation 1.0 unless given; repeat for more",
     )
-    p.add_argument("-k", "--top", type=_count, default=10, help="rows to show (>= 0)")
+    p.add_argument(
+        "-k", "--top", type=_int_in(0), default=10, help="rows to show (>= 0)"
+    )
     p.add_argument("--json", action="store_true")
     _add_spread_options(p)
     _add_runner_options(p)
@@ -372,18 +365,7 @@ def build_parser():
     p.add_argument("--nodes", type=int, default=1_000_000)
     p.add_argument("--spreads", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    group = p.add_argument_group("runner")
-    group.add_argument(
-        "--actors",
-        type=_positive_int,
-        default=None,
-        help="actor processes of the engine (default: one per usable CPU)",
-    )
-    group.add_argument(
-        "--reference",
-        action="store_true",
-        help="run the sequential reference instead of the parallel engine",
-    )
+    _add_runner_options(p, deterministic=False)
     p.set_defaults(run=cmd_demo)
 
     p = commands.add_parser(

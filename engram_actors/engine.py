@@ -63,9 +63,8 @@ __all__ = ["ActorDiedError", "Engine", "EngineClosedError"]
 
 log = logging.getLogger(__name__)
 
-#: Largest number of actors an engine takes: far more than any machine's
-#: cores, small enough that a typo is refused before anything is built.
-MAX_ACTORS = 1024
+#: Largest number of actors an engine takes (the placement plan's limit).
+MAX_ACTORS = placement.MAX_ACTORS
 
 #: Least frontier out-edges for a wave to run on the actors instead of in
 #: the driver; 0 hands every wave over (for tests and measurements).

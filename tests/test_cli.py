@@ -128,3 +128,13 @@ def test_a_negative_top_is_an_argument_error(capsys):
         cli.main(["spread", "random:50:seed=1", "-c", "0", "-k", "-1", "--reference"])
     assert stop.value.code == 2
     assert "--top: must be at least 0, got -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["spread", "random:50", "-c", "0"], ["demo"]])
+def test_actor_counts_are_checked_where_the_engine_runs(capsys, command):
+    from engram_actors import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*command, "--actors", "5000"])
+    assert stop.value.code == 2
+    assert "--actors: must be at most 1024, got 5000" in capsys.readouterr().err

@@ -50,7 +50,11 @@ def test_topology_with_more_actors_than_cpus(capsys):
 
 @pytest.mark.parametrize(
     "value, message",
-    [("0", "0 actors: must be between 1 and 1024"), ("many", "'many' is not")],
+    [
+        ("0", "must be at least 1, got 0"),
+        ("1025", "must be at most 1024, got 1025"),
+        ("many", "not an integer: 'many'"),
+    ],
 )
 def test_topology_refuses_bad_actor_counts(capsys, value, message):
     with pytest.raises(SystemExit) as exited:
