@@ -14,9 +14,10 @@ one process's write never invalidates the line another is spinning on::
           TOUCHED, LAST_WAVE
     3     DONE            every actor (fetch-add)     driver (acquire)
     4     ABORT           driver                      actors, while waiting
-    5+    actor k: two lines of its own counters      the closer, the driver
-          (A_CLAIMED, on the second: every actor
-          fetch-adds it in a shared push)
+    5+    actor k: three lines: counters, then        the closer, the driver
+          status and pid, then A_CLAIMED alone
+          (every actor fetch-adds it in a shared
+          push; the owner reads and clears it)
 
 One gamma cycle is one wave. An actor that has finished its part of a
 wave arrives at the barrier by adding one to ``ARRIVALS``; the arrival
@@ -38,7 +39,6 @@ idle engine and a waiting driver cost no CPU.
 """
 
 import numba as nb
-import numpy as np
 
 from shm import atomics
 
@@ -58,7 +58,7 @@ LAST_WAVE = GENERATION + 5
 DONE = 3 * LINE
 ABORT = 4 * LINE
 FIRST_ACTOR_LINE = 5
-ACTOR_LINES = 3  # counters; ready/status; the claim counter alone
+ACTOR_LINES = 3  # counters; status and pid; the claim counter alone
 
 # An actor's words, from the start of its first line.
 A_FIRED = 0  # nodes that fire in the next wave, from this actor's part
@@ -69,14 +69,13 @@ A_STEALS = 4  # chunks stolen from other actors, this spread
 A_WAIT_CYCLES = 5  # CPU cycles spent waiting at barriers, this spread
 A_CHUNKS = 6  # pull chunks processed, this spread
 A_BUSY_CYCLES = 7  # CPU cycles spent in this spread
-A_READY = 8  # last command sequence number this actor took up
 A_PUSH_WAVES = 9
 A_PULL_WAVES = 10
 A_STATUS = 11  # STATUS_* of the last spread
 A_PID = 12
 A_POSITION = 13  # where this actor's results start
 A_PULL_CYCLES = 14  # CPU cycles in pull waves, this spread
-A_CLAIMED = 16  # (its own line)  # nodes of this shard first reached in a shared push
+A_CLAIMED = 16  # nodes of this shard first reached in a shared push (own line)
 
 COUNTER_NAMES = (
     ("edges", A_EDGES),
@@ -245,22 +244,8 @@ class Control:
         return values
 
     def reset_counters(self):
+        """Zero every actor's per-spread counters (actors must be idle)."""
         for actor in range(self.actors):
             base = actor_word(actor, 0)
-            for word in (
-                A_EDGES,
-                A_CAS_RETRIES,
-                A_STEALS,
-                A_WAIT_CYCLES,
-                A_CHUNKS,
-                A_BUSY_CYCLES,
-                A_PULL_CYCLES,
-                A_PUSH_WAVES,
-                A_PULL_WAVES,
-            ):
+            for _, word in COUNTER_NAMES:
                 self.words[base + word] = 0
-
-
-def new_words(actors):
-    """A private control array (for tests)."""
-    return np.zeros(words(actors), np.int64)

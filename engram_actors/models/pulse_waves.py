@@ -44,11 +44,6 @@ from . import pulse
 _ONE = np.uint32(1)
 
 
-def new_emit(num_nodes):
-    """What each node emits, per parity: zero for silent nodes."""
-    return np.zeros((2, num_nodes), np.float32)
-
-
 @nb.njit(cache=True, inline="always")
 def fold(node, x, wave, threshold, refractory_waves):
     """Fold what a node received in ``wave`` into its state record.
