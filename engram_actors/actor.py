@@ -181,13 +181,7 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
 
 def _spread(actor, actors, message, ctl, deques, graph_arrays, shards, work,
             result, arrays, wave_log):  # fmt: skip
-    model = (
-        np.float32(message["decay"]),
-        np.float32(message["threshold"]),
-        np.int64(message["max_hops"]),
-        bool(message["fan_normalize"]),
-        np.int64(message["refractory_waves"]),
-    )
+    model = pulse_parallel.model_of(message)
     cues = int(message["cues"])
     return pulse_parallel.actor_spread(
         actor, actors, ctl, deques, graph_arrays, shards, work, result, model,

@@ -476,13 +476,7 @@ class Engine:
         a["cue_ids"][:count] = cue_ids
         a["cue_x"][:count] = cue_x
         config = self.config
-        model = (
-            np.float32(config.decay),
-            np.float32(config.threshold),
-            np.int64(config.max_hops),
-            bool(config.fan_normalize),
-            np.int64(config.refractory_waves),
-        )
+        model = pulse_parallel.model_of(config)
         pulse_parallel.actor_spread(
             0, 1, self.ctl, a["deques"], self._graph_arrays, self._shards,
             self._work, self._result, model, a["cue_ids"][:count],
@@ -491,15 +485,8 @@ class Engine:
         )  # fmt: skip
 
     def _spread_locked(self, cue_ids, cue_x, config, started):
-        max_hops = config.max_hops
         self._spreads += 1
-        model = (
-            np.float32(config.decay),
-            np.float32(config.threshold),
-            np.int64(max_hops),
-            bool(config.fan_normalize),
-            np.int64(config.refractory_waves),
-        )
+        model = pulse_parallel.model_of(config)
         wave_log = self.arrays["wave_log"]
         parallel = bool(self._processes) and len(cue_ids) >= HAND_OVER_CUES
         try:
@@ -583,11 +570,7 @@ class Engine:
                 "mode": int(mode),
                 "seed": self._spreads,
                 "cues": int(cues),
-                "decay": config.decay,
-                "threshold": config.threshold,
-                "max_hops": config.max_hops,
-                "fan_normalize": config.fan_normalize,
-                "refractory_waves": config.refractory_waves,
+                **{name: getattr(config, name) for name in pulse_parallel.MODEL_FIELDS},
                 "pull_edges": self.pull_edges,
                 "shared_push": self.push == "shared",
             }

@@ -1321,8 +1321,22 @@ def spread_or_refuse(graph, cues):
     except (CueError, UnknownNodeError, ConfigError) as error:
         assert describes(error, cues), str(error)
         return None
-    assert np.isfinite(result.activation).all() and (result.activation >= 0).all()
+    assert (result.activation >= 0).all()  # no NaN, nothing negative
+    if _largest_cue(cues) <= FINITE_CUE:
+        assert np.isfinite(result.activation).all()
     return result
+
+
+#: Cues up to this keep every spread on the small ring finite: a node's
+#: total is at most three times the cues on it (the 2.0 edge with decay 0.8
+#: amplifies by 1.6), and at most five cues land on one node. Larger cues
+#: may overflow float32 on the way, as the model's arithmetic does.
+FINITE_CUE = 1e37
+
+
+def _largest_cue(cues):
+    values = cues.values() if isinstance(cues, dict) else cues[1]
+    return max((abs(float(v)) for v in np.ravel(np.asarray(list(values)))), default=0)
 
 
 @settings(max_examples=CUE_EXAMPLES, deadline=None)

@@ -42,6 +42,24 @@ from .pulse_waves import (
     settle_reached,
 )
 
+#: The model's fields in the order, and the types, the kernels take them.
+MODEL_FIELDS = ("decay", "threshold", "max_hops", "fan_normalize", "refractory_waves")
+
+
+def model_of(fields):
+    """The ``model`` tuple of a config's fields: a SpreadConfig, or the
+    mapping a spread command carries."""
+    if not isinstance(fields, dict):
+        fields = {name: getattr(fields, name) for name in MODEL_FIELDS}
+    return (
+        np.float32(fields["decay"]),
+        np.float32(fields["threshold"]),
+        np.int64(fields["max_hops"]),
+        bool(fields["fan_normalize"]),
+        np.int64(fields["refractory_waves"]),
+    )
+
+
 #: Status of :func:`inline_waves`.
 FINISHED = 0
 HAND_OVER = 1
@@ -110,6 +128,21 @@ def inline_waves(indptr, indices, weights, state, acc, touched, frontier,
     return FINISHED, wave, count, 0, n_touched
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def range_holding(starts, count, value):
+    """The range ``r`` in ``0 .. count - 1`` with ``starts[r] <= value <
+    starts[r + 1]`` (binary search; ``starts`` ascending)."""
+    low = 0
+    high = count
+    while high - low > 1:
+        middle = (low + high) >> 1
+        if starts[middle] <= value:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 @nb.njit(cache=True, nogil=True)
 def hand_over(wave, shards, work, lists, count, n_touched):
     """Move an inline spread's frontier (for ``wave``) and touched nodes
@@ -133,16 +166,9 @@ def hand_over(wave, shards, work, lists, count, n_touched):
         state[u].last_fired = wave
     for i in range(n_touched):  # in order of first reach
         v = touched[i]
-        low = 0
-        high = num_chunks
-        while high - low > 1:
-            middle = (low + high) >> 1
-            if bounds[middle] <= v:
-                low = middle
-            else:
-                high = middle
-        chunk_touched[bounds[low] + tcnt[low]] = v
-        tcnt[low] += 1
+        c = range_holding(bounds, num_chunks, v)
+        chunk_touched[bounds[c] + tcnt[c]] = v
+        tcnt[c] += 1
 
 
 @nb.njit(cache=True, nogil=True)
@@ -254,14 +280,7 @@ def _push_shared_chunk(c, indptr, indices, weights, bounds, fids, fout, fcnt,
                 old, tries = atomics.add_f32(acc, v, contribution)
                 retries += tries
                 if old == 0:
-                    owner = 0  # the shard holding v: binary search
-                    high = actors
-                    while high - owner > 1:
-                        middle = (owner + high) >> 1
-                        if shard_first_node[middle] <= v:
-                            owner = middle
-                        else:
-                            high = middle
+                    owner = range_holding(shard_first_node, actors, v)
                     line = control.actor_base(owner) + control.A_CLAIMED
                     position = atomics.fetch_add(ctl, line, 1)
                     reached[shard_first_node[owner] + position] = v
@@ -327,7 +346,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
 
     if start_wave == 0:
         fired, fire_edges = settle_cues(
-            cue_ids, cue_x, bounds, first_chunk, last_chunk, state, touched,
+            cue_ids, cue_x, bounds, first_chunk, last_chunk, acc, state, touched,
             tcnt, fids[1], fout[1], fcnt[1], emit[1],
             _threshold_of(0, max_hops, threshold), refractory_waves, decay,
             indptr, fan_normalize,

@@ -66,20 +66,16 @@ def fold(node, x, wave, threshold, refractory_waves):
 
 @nb.njit(cache=True, nogil=True)
 def settle_cues(
-    cue_ids, cue_x, bounds, chunk_first, chunk_last, state, touched, tcnt,
+    cue_ids, cue_x, bounds, chunk_first, chunk_last, acc, state, touched, tcnt,
     fids, fout, fcnt, emit, threshold, refractory_waves, decay, indptr,
     fan_normalize,
 ):  # fmt: skip
     """Wave 0 for chunks ``chunk_first .. chunk_last - 1``: settle the cues
-    among their nodes (``cue_ids`` ascending, distinct).
+    among their nodes (``cue_ids`` ascending, distinct), as if the cues had
+    been reached with their activation (the reference does the same).
 
     Returns (nodes that fire, their out-edges).
     """
-    fired = 0
-    edges = 0
-    clear_frontier(bounds, chunk_first, chunk_last, fids, fcnt, emit)
-    if chunk_first >= chunk_last:
-        return fired, edges
     lo = np.uint32(bounds[chunk_first])
     hi = np.uint32(bounds[chunk_last])
     first = 0
@@ -90,28 +86,15 @@ def settle_cues(
             first = middle + 1
         else:
             last = middle
-    c = chunk_first
-    for i in range(first, cue_ids.shape[0]):
-        v = cue_ids[i]
-        if v >= hi:
-            break
-        while v >= bounds[c + 1]:
-            c += 1
-        x = cue_x[i]
-        reached_first, fires = fold(state[v], x, 0, threshold, refractory_waves)
-        if reached_first:
-            touched[bounds[c] + tcnt[c]] = v
-            tcnt[c] += 1
-        if fires:
-            out = pulse.emitted(x, decay, indptr, v, fan_normalize)
-            position = bounds[c] + fcnt[c]
-            fids[position] = v
-            fout[position] = out
-            fcnt[c] += 1
-            emit[v] = out
-            fired += 1
-            edges += np.int64(indptr[v + _ONE] - indptr[v])
-    return fired, edges
+    end = first
+    while end < cue_ids.shape[0] and cue_ids[end] < hi:
+        acc[cue_ids[end]] = cue_x[end]
+        end += 1
+    return settle_reached(
+        0, cue_ids[first:end], end - first, acc, bounds, chunk_first,
+        chunk_last, state, touched, tcnt, fids, fout, fcnt, emit, threshold,
+        refractory_waves, decay, indptr, fan_normalize,
+    )  # fmt: skip
 
 
 @nb.njit(cache=True, nogil=True)
