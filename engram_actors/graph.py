@@ -32,18 +32,36 @@ def _as_ids(values, name):
     return array
 
 
-def _check_weights(weights, name="weight"):
-    """Raise unless every weight is finite and non-negative."""
-    bad = ~(np.isfinite(weights) & (weights >= 0))
+#: Appended to the refusal of a negative weight in a graph that is not signed.
+_SIGNED_HINT = "pass signed=True to allow inhibitory (negative) weights"
+
+
+def _check_signed(signed):
+    """Return ``signed`` as a bool, refusing anything but True and False."""
+    if not isinstance(signed, (bool, np.bool_)):
+        raise GraphError(f"signed must be True or False, got {signed!r}")
+    return bool(signed)
+
+
+def _check_weights(weights, name="weight", signed=False):
+    """Raise unless every weight is finite and, unless ``signed``, >= 0."""
+    if signed:
+        bad = ~np.isfinite(weights)
+    else:
+        bad = ~(np.isfinite(weights) & (weights >= 0))
     if bad.any():
         at = int(np.flatnonzero(bad)[0])
-        raise GraphError(
-            f"{name}[{at}] is {weights[at]}; association weights must be "
-            "finite and >= 0"
-        )
+        value = weights[at]
+        if signed:
+            rule = "finite"
+        elif np.isfinite(value):
+            rule = f"finite and >= 0; {_SIGNED_HINT}"
+        else:
+            rule = "finite and >= 0"
+        raise GraphError(f"{name}[{at}] is {value}; association weights must be {rule}")
 
 
-def _as_weights(weight, size):
+def _as_weights(weight, size, signed=False):
     """Broadcast or check edge weights and return them as float32."""
     if weight is None:
         return np.ones(size, np.float32)
@@ -56,11 +74,11 @@ def _as_weights(weight, size):
         raise GraphError(
             f"weight has shape {array.shape}; expected ({size},), one per edge"
         )
-    _check_weights(array)
+    _check_weights(array, signed=signed)
     with np.errstate(over="ignore"):
         as32 = array.astype(np.float32)
     # A finite float64 can still overflow float32.
-    _check_weights(as32, name="weight (as float32)")
+    _check_weights(as32, name="weight (as float32)", signed=signed)
     return as32
 
 
@@ -96,8 +114,10 @@ class Graph:
     Nodes are memories or concepts, numbered ``0 .. num_nodes - 1`` and
     optionally named by unique string labels. Edges are associations
     ``u -> v`` with a weight ``w(u, v) >= 0``; activation flows along them.
-    The storage is compressed sparse row (CSR): the out-edges of ``u`` are
-    ``indices[indptr[u]:indptr[u + 1]]`` with the matching ``weights``.
+    A *signed* graph may also hold negative weights, inhibitory
+    associations. The storage is compressed sparse row (CSR): the
+    out-edges of ``u`` are ``indices[indptr[u]:indptr[u + 1]]`` with the
+    matching ``weights``.
 
     Parameters
     ----------
@@ -106,12 +126,22 @@ class Graph:
     indices : array of int32, shape (num_edges,)
         Destination of each edge.
     weights : array of float32, shape (num_edges,)
-        Weight of each edge, finite and non-negative.
+        Weight of each edge, finite, and non-negative unless ``signed``.
     labels : sequence of str, optional
         One unique, non-empty label per node.
     validate : bool
         Check the arrays (the default). Only code that has just built them
         itself may pass False.
+    signed : bool
+        Allow negative (inhibitory) weights. Off by default, and then a
+        negative weight is refused, as the pulse model needs. NaN and
+        infinite weights are refused either way.
+
+    Attributes
+    ----------
+    signed : bool
+        Whether negative weights are allowed. A signed graph need not hold
+        any; see :attr:`has_negative_weights`.
 
     Notes
     -----
@@ -130,9 +160,16 @@ class Graph:
     ([1, 2], [0.5, 0.25])
     """
 
-    def __init__(self, indptr, indices, weights, labels=None, *, validate=True):
+    def __init__(
+        self, indptr, indices, weights, labels=None, *, validate=True, signed=False
+    ):
+        signed = _check_signed(signed)
         if validate:
-            indptr, indices, weights = self._validated_csr(indptr, indices, weights)
+            indptr, indices, weights = self._validated_csr(
+                indptr, indices, weights, signed
+            )
+        # Whether negative (inhibitory) weights are allowed.
+        self.signed = signed
         # The three CSR arrays, read-only for the life of the graph.
         self.indptr = _readonly(indptr)
         self.indices = _readonly(indices)
@@ -145,11 +182,12 @@ class Graph:
         # Derived views, built on first use.
         self._out_degree = None
         self._reverse = None
+        self._has_negative_weights = None
 
     # -- construction -----------------------------------------------------
 
     @staticmethod
-    def _validated_csr(indptr, indices, weights):
+    def _validated_csr(indptr, indices, weights, signed=False):
         indptr = np.asarray(indptr)
         indices = np.asarray(indices)
         weights = np.asarray(weights)
@@ -194,10 +232,10 @@ class Graph:
                     f"indices[{at}] is {indices[at]}; node ids must be in "
                     f"[0, {num_nodes})"
                 )
-        _check_weights(weights, name="weights")
+        _check_weights(weights, name="weights", signed=signed)
         with np.errstate(over="ignore"):
             as32 = weights.astype(np.float32)
-        _check_weights(as32, name="weights (as float32)")
+        _check_weights(as32, name="weights (as float32)", signed=signed)
         return (
             np.ascontiguousarray(indptr, np.int64),
             np.ascontiguousarray(indices, np.int32),
@@ -206,7 +244,15 @@ class Graph:
 
     @classmethod
     def from_edges(
-        cls, src, dst, weight=None, num_nodes=None, labels=None, duplicates="sum"
+        cls,
+        src,
+        dst,
+        weight=None,
+        num_nodes=None,
+        labels=None,
+        duplicates="sum",
+        *,
+        signed=False,
     ):
         """Build a graph from parallel arrays of edges.
 
@@ -216,7 +262,7 @@ class Graph:
             Source and destination of each edge.
         weight : array_like of float or float, optional
             Weight of each edge, or one weight for all; default 1.0. Must be
-            finite and non-negative.
+            finite, and non-negative unless ``signed``.
         num_nodes : int, optional
             Number of nodes; default ``len(labels)`` if labels are given,
             else the largest id plus one.
@@ -226,7 +272,10 @@ class Graph:
             What to do with several edges of the same source and
             destination: merge them into one whose weight is their sum (in
             input order, in float32) or maximum, keep them all as parallel
-            edges, or refuse them.
+            edges, or refuse them. A sum of weights of mixed signs is
+            checked as any weight is: it must be finite in float32.
+        signed : bool
+            Allow negative (inhibitory) weights; see :class:`Graph`.
 
         Returns
         -------
@@ -242,13 +291,14 @@ class Graph:
             raise GraphError(
                 f"duplicates is {duplicates!r}; expected one of {_DUPLICATE_POLICIES}"
             )
+        signed = _check_signed(signed)
         src = _as_ids(src, "src")
         dst = _as_ids(dst, "dst")
         if src.shape != dst.shape:
             raise GraphError(
                 f"src has {src.size} entries and dst has {dst.size}; need one each"
             )
-        weights = _as_weights(weight, src.size)
+        weights = _as_weights(weight, src.size, signed)
         if num_nodes is None:
             if labels is not None:
                 num_nodes = len(labels)
@@ -275,8 +325,8 @@ class Graph:
                     indptr, indices, weights, duplicates == "max"
                 )
                 # A float32 sum of finite weights can still overflow.
-                _check_weights(weights, name="summed duplicate weights")
-        return cls(indptr, indices, weights, labels, validate=False)
+                _check_weights(weights, name="summed duplicate weights", signed=signed)
+        return cls(indptr, indices, weights, labels, validate=False, signed=signed)
 
     # -- sizes and views ---------------------------------------------------
 
@@ -301,6 +351,19 @@ class Graph:
         if self._out_degree is None:
             self._out_degree = _readonly(np.diff(self.indptr))
         return self._out_degree
+
+    @property
+    def has_negative_weights(self):
+        """Whether any weight is below zero (-0.0 is not), found on first use.
+
+        Only a signed graph can have them. The first call reads every
+        weight once; later calls return the stored answer.
+        """
+        if self._has_negative_weights is None:
+            self._has_negative_weights = bool(
+                self.num_edges and float(self.weights.min()) < 0.0
+            )
+        return self._has_negative_weights
 
     def kernel_arrays(self):
         """``indptr``, ``indices`` and ``weights`` as compiled kernels take
@@ -336,14 +399,16 @@ class Graph:
 
         Row ``v`` of the result lists the sources of the edges into ``v``,
         ascending, with the same weights. It is built once, on first use,
-        and shares this graph's labels.
+        and shares this graph's labels and :attr:`signed`.
         """
         if self._reverse is None:
             arrays = kernels.transpose(
                 self.indptr, self.indices, self.weights, self.num_nodes
             )
-            reverse = Graph(*arrays, validate=False)
+            reverse = Graph(*arrays, validate=False, signed=self.signed)
             reverse.labels, reverse._label_index = self.labels, self._label_index
+            # The same weights in another order.
+            reverse._has_negative_weights = self._has_negative_weights
             reverse._reverse = self
             self._reverse = reverse
         return self._reverse
@@ -410,7 +475,10 @@ class Graph:
 
     def __repr__(self):
         labelled = ", labelled" if self.labels is not None else ""
-        return f"<Graph {self.num_nodes} nodes, {self.num_edges} edges{labelled}>"
+        signed = ", signed" if self.signed else ""
+        return (
+            f"<Graph {self.num_nodes} nodes, {self.num_edges} edges{labelled}{signed}>"
+        )
 
 
 def _check_num_nodes(num_nodes):

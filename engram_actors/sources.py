@@ -55,11 +55,16 @@ def parse_generator_spec(spec):
     return parts[0], n, params
 
 
-def open_graph(source):
-    """Load a graph file, or generate one from a spec string."""
+def open_graph(source, *, signed=False):
+    """Load a graph file, or generate one from a spec string.
+
+    ``signed=True`` lets a file hold negative (inhibitory) weights and
+    makes the graph signed (see ``io.load``); generated graphs are never
+    signed.
+    """
     from . import generators, io
 
     if os.path.exists(source):
-        return io.load(source)
+        return io.load(source, signed=signed)
     topology, n, params = parse_generator_spec(source)
     return generators.generate(topology, n, **params)

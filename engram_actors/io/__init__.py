@@ -111,7 +111,7 @@ def save(graph, path, format=None):
     _SAVERS[_format_of(path, format)](graph, path)
 
 
-def load(path, format=None, *, mmap=False):
+def load(path, format=None, *, mmap=False, signed=False):
     """Read a graph written by :func:`save` (or by hand, for edge lists).
 
     Parameters
@@ -124,6 +124,11 @@ def load(path, format=None, *, mmap=False):
     mmap : bool
         Memory-map the CSR arrays instead of reading them (npz only; see
         :func:`load_npz`).
+    signed : bool
+        Accept negative (inhibitory) weights and return a signed graph.
+        npz and msgpack files record whether their graph is signed, and
+        one that does loads signed without this; an edge list does not
+        record it, so one with negative weights loads only with it.
 
     Returns
     -------
@@ -133,16 +138,18 @@ def load(path, format=None, *, mmap=False):
     ------
     GraphFormatError
         When the file is malformed; the message names the file and the
-        line and field, or the array or key, that is wrong.
+        line and field, or the array or key, that is wrong. A negative
+        weight, unless the file records a signed graph or ``signed`` is
+        true, is refused with a message that says how to allow it.
     """
     kind = _format_of(path, format)
     if kind == "npz":
-        return load_npz(path, mmap=mmap)
+        return load_npz(path, mmap=mmap, signed=signed)
     if mmap:
         raise GraphError(
             f"mmap=True needs the npz format; {os.fspath(path)} is read as {kind}"
         )
-    return _LOADERS[kind](path)
+    return _LOADERS[kind](path, signed=signed)
 
 
 def _format_of(path, format):

@@ -114,13 +114,16 @@ def _write_weight(weight, out, pos):
     float64 and the test is exact. Nine digits always round-trip a float32
     (even off by one in the last digit, the text stays within a quarter of
     a float32 step), so when no shorter candidate can be tested exactly,
-    nine are written.
+    nine are written. A negative weight (of a signed graph, or -0.0) is
+    written as ``-`` and its magnitude.
     """
     x = np.float64(weight)
     if x < 0.0 or (x == 0.0 and math.copysign(1.0, x) < 0.0):
-        out[pos] = 45  # "-"; only -0.0 can get here, graph weights are >= 0
+        out[pos] = 45  # "-"
         pos += 1
         x = -x
+    # Candidates are tested against the magnitude: negation is exact.
+    magnitude = np.float32(x)
     if x == 0.0:
         out[pos] = 48
         return pos + 1
@@ -154,7 +157,7 @@ def _write_weight(weight, out, pos):
                 nearest = np.float64(m) * _POW10[t + _POW10_BIAS]
             else:
                 nearest = np.float64(m) / _POW10[-t + _POW10_BIAS]
-            if np.float32(nearest) == weight:
+            if np.float32(nearest) == magnitude:
                 digits, mantissa, exponent = p, m, e
                 break
     while digits > 1 and mantissa % 10 == 0:
@@ -482,6 +485,7 @@ def _scan_edge_list(
     start,
     delimiter,
     labelled,
+    signed,
     src_id,
     dst_id,
     node_span,
@@ -497,7 +501,8 @@ def _scan_edge_list(
     ``_SCAN_LABELLED``. In labelled mode every node field's span goes to
     ``node_span`` in file order. Both modes store each edge's line and
     weight (1.0 when absent), or for a weight the fast path leaves to numpy
-    NaN in ``weight`` and ``(edge, start, end)`` in ``slow_weight``.
+    NaN in ``weight`` and ``(edge, start, end)`` in ``slow_weight``. A
+    negative weight is an error unless ``signed``.
 
     Returns ``(status, edges, tokens, line, field, start, end, detail,
     node_count, node_count_line, slow)``: the outcome, the counts found,
@@ -575,7 +580,7 @@ def _scan_edge_list(
                 slow_weight[slow, 1] = s
                 slow_weight[slow, 2] = e
                 slow += 1
-            elif value < 0.0:
+            elif value < 0.0 and not signed:
                 status = _E_NEGATIVE_WEIGHT
             elif np.isinf(np.float32(value)):
                 status = _E_WEIGHT_OVERFLOW

@@ -107,24 +107,32 @@ def _as_little_endian(array, dtype):
 # -- from loaded arrays to a graph --------------------------------------------
 
 
-def _graph_from_csr(path, indptr, indices, weights, labels, checked_in_place=False):
+def _graph_from_csr(
+    path, indptr, indices, weights, labels, checked_in_place=False, signed=False
+):
     """Build a graph from loaded arrays; any GraphError names the file.
 
     Mapped arrays are checked by a compiled pass that copies nothing, and
     only on failure go through ``Graph``'s own checks for the message;
-    every other array goes straight through ``Graph``'s checks.
+    every other array goes straight through ``Graph``'s checks. ``signed``
+    allows negative weights and makes the graph signed.
     """
     try:
-        if checked_in_place and _csr_is_valid(indptr, indices, weights):
-            return Graph(indptr, indices, weights, labels, validate=False)
-        return Graph(indptr, indices, weights, labels)
+        if checked_in_place and _csr_is_valid(indptr, indices, weights, signed):
+            return Graph(
+                indptr, indices, weights, labels, validate=False, signed=signed
+            )
+        return Graph(indptr, indices, weights, labels, signed=signed)
     except GraphError as exc:
         raise GraphFormatError(path, str(exc)) from exc
 
 
 @nb.njit(cache=True, nogil=True)
-def _csr_is_valid(indptr, indices, weights):
-    """Whether CSR arrays pass every check of ``Graph``, without copying."""
+def _csr_is_valid(indptr, indices, weights, signed):
+    """Whether CSR arrays pass every check of ``Graph``, without copying.
+
+    Weights must be finite, and also >= 0 unless ``signed``.
+    """
     n = indptr.shape[0] - 1
     m = indices.shape[0]
     if n < 1 or n > MAX_NODES or indptr[0] != 0 or indptr[n] != m:
@@ -137,10 +145,15 @@ def _csr_is_valid(indptr, indices, weights):
     for p in range(m):
         if indices[p] < 0 or indices[p] >= n:
             return False
-    for p in range(m):
-        # Written so that NaN fails too.
-        if not (weights[p] >= 0.0 and weights[p] < np.inf):
-            return False
+    # Written so that NaN fails too; -0.0 passes, as in ``Graph``.
+    if signed:
+        for p in range(m):
+            if not (weights[p] > -np.inf and weights[p] < np.inf):
+                return False
+    else:
+        for p in range(m):
+            if not (weights[p] >= 0.0 and weights[p] < np.inf):
+                return False
     return True
 
 

@@ -26,7 +26,7 @@ import re
 import numpy as np
 
 from ..errors import GraphError, GraphFormatError
-from ..graph import MAX_NODES, Graph
+from ..graph import _SIGNED_HINT, MAX_NODES, Graph, _check_signed
 from ._edgelist_kernels import (
     _E_BAD_DECLARATION,
     _E_BAD_NODE_COUNT,
@@ -85,7 +85,10 @@ def save_edgelist(graph, path):
     an unlabelled one uses integer ids. Each edge line is ``src dst weight``
     separated by single spaces, in CSR order. A weight is written with the
     fewest significant digits (at most nine) that read back as the same
-    float32, so ``load(save(g))`` gives bit-identical arrays.
+    float32, so ``load(save(g))`` gives bit-identical arrays. A negative
+    weight is written with its ``-``; the file does not record whether the
+    graph is signed, so a graph with negative weights reads back only with
+    ``signed=True``.
 
     Raises
     ------
@@ -149,7 +152,9 @@ _AUTO_DELIMITER = -1
 _NODE_BYTES = 24
 
 
-def load_edgelist(path, *, delimiter=None, num_nodes=None, duplicates="sum"):
+def load_edgelist(
+    path, *, delimiter=None, num_nodes=None, duplicates="sum", signed=False
+):
     """Read a text edge list: one association ``src dst [weight]`` a line.
 
     Parameters
@@ -167,6 +172,9 @@ def load_edgelist(path, *, delimiter=None, num_nodes=None, duplicates="sum"):
         What to do with repeated ``src dst`` pairs, as in
         :meth:`Graph.from_edges`. The default merges them, so to read back
         a graph with parallel edges exactly, pass ``"keep"``.
+    signed : bool
+        Accept negative (inhibitory) weights, such as ``-0.5``, and return
+        a signed graph. Without it a negative weight is refused.
 
     Returns
     -------
@@ -183,7 +191,8 @@ def load_edgelist(path, *, delimiter=None, num_nodes=None, duplicates="sum"):
     The file is UTF-8 (an initial byte-order mark is skipped). ``#`` starts
     a comment that runs to the end of the line; blank lines are ignored.
     The weight is optional and defaults to 1.0; it is a decimal number
-    (``0.5``, ``2``, ``1e-3``), finite, non-negative and within float32.
+    (``0.5``, ``2``, ``1e-3``, ``-0.5``), finite, within float32, and
+    non-negative unless ``signed``.
 
     Nodes are either integer ids or labels, for the whole file. When every
     node field is a plain integer (digits only, below 2**31 - 1) the nodes
@@ -209,6 +218,7 @@ def load_edgelist(path, *, delimiter=None, num_nodes=None, duplicates="sum"):
         raise GraphError(
             f"duplicates is {duplicates!r}; expected 'sum', 'max', 'keep' or 'error'"
         )
+    signed = _check_signed(signed)
     text = np.fromfile(path, dtype=np.uint8)
     start = len(_UTF8_BOM) if text[:3].tobytes() == _UTF8_BOM else 0
     bad = _first_invalid_utf8(text, start)
@@ -219,7 +229,7 @@ def load_edgelist(path, *, delimiter=None, num_nodes=None, duplicates="sum"):
             f"not valid UTF-8: byte 0x{text[bad]:02x} at column {column}",
             line=line,
         )
-    scan = _EdgeScan(path, text, start, code)
+    scan = _EdgeScan(path, text, start, code, signed)
     if scan.labelled:
         src, dst, labels = scan.labelled_ends()
         count = len(labels)
@@ -241,7 +251,13 @@ def load_edgelist(path, *, delimiter=None, num_nodes=None, duplicates="sum"):
     weights = scan.weights()
     try:
         return Graph.from_edges(
-            src, dst, weights, num_nodes=count, labels=labels, duplicates=duplicates
+            src,
+            dst,
+            weights,
+            num_nodes=count,
+            labels=labels,
+            duplicates=duplicates,
+            signed=signed,
         )
     except GraphError as exc:
         raise GraphFormatError(path, str(exc)) from exc
@@ -279,9 +295,11 @@ class _EdgeScan:
     """The tokens of an edge list: found by a compiled scan, then turned into
     ids, labels and weights on demand."""
 
-    def __init__(self, path, text, start, delimiter):
+    def __init__(self, path, text, start, delimiter, signed=False):
         self.path = path
         self.text = text
+        # Whether negative weights are allowed.
+        self.signed = signed
         lines = _count_lines(text)
         self.labelled = False
         result = self._scan(start, delimiter, lines, labelled=False)
@@ -320,6 +338,7 @@ class _EdgeScan:
             start,
             delimiter,
             labelled,
+            self.signed,
             self.src_id,
             self.dst_id,
             self.node_span,
@@ -331,6 +350,7 @@ class _EdgeScan:
 
     def _raise(self, status, line, field, lo, hi, detail, count, count_line):
         token = _token_text(self.text, lo, hi)
+        rule = "finite" if self.signed else "finite and >= 0"
         messages = {
             _E_TOO_FEW: f"expected 2 or 3 fields (src dst [weight]), found {detail}",
             _E_TOO_MANY: f"expected 2 or 3 fields (src dst [weight]), found {detail}",
@@ -343,17 +363,17 @@ class _EdgeScan:
             ),
             _E_BAD_WEIGHT: f"weight {token!r} is not a number",
             _E_NEGATIVE_WEIGHT: (
-                f"weight {token} is negative; association weights must be >= 0"
+                f"weight {token} is negative; association weights must be >= 0; "
+                f"{_SIGNED_HINT}"
             ),
             _E_WEIGHT_OVERFLOW: (
                 f"weight {token} overflows float32; association weights must be finite"
             ),
             _E_WEIGHT_NAN: (
-                f"weight {token!r} is NaN; association weights must be finite and >= 0"
+                f"weight {token!r} is NaN; association weights must be {rule}"
             ),
             _E_WEIGHT_INF: (
-                f"weight {token!r} is infinite; association weights must be "
-                "finite and >= 0"
+                f"weight {token!r} is infinite; association weights must be {rule}"
             ),
             _E_WEIGHT_TOO_LONG: (
                 f"weight has {hi - lo} characters; at most {_MAX_WEIGHT_CHARS} are read"
@@ -458,10 +478,10 @@ class _EdgeScan:
             values = tokens.view(f"S{width}").ravel().astype(np.float64)
             with np.errstate(over="ignore"):
                 as32 = values.astype(np.float32)
-            for bad, status in (
-                (values < 0, _E_NEGATIVE_WEIGHT),
-                (~np.isfinite(as32), _E_WEIGHT_OVERFLOW),
-            ):
+            checks = [(~np.isfinite(as32), _E_WEIGHT_OVERFLOW)]
+            if not self.signed:
+                checks.insert(0, (values < 0, _E_NEGATIVE_WEIGHT))
+            for bad, status in checks:
                 if bad.any():
                     at = int(np.flatnonzero(bad)[0])
                     line = int(self.edge_line[edges[at]])

@@ -5,9 +5,9 @@
     save_msgpack                             load_msgpack
       map header, then the scalars             |  msgpack.unpackb with every
       (format, version, num_nodes,             |  length capped at the file's
-      num_edges), then each array as           |  size, no extension types
-      one bin 32 written straight from         v
-      the graph's memory                     _graph_from_msgpack: exactly the
+      num_edges[, signed]), then each          |  size, no extension types
+      array as one bin 32 written              v
+      straight from the graph's memory       _graph_from_msgpack: exactly the
       (_write_msgpack_bin), then labels        expected keys, each of its
                                                type and size
                                                  |
@@ -24,7 +24,7 @@ import msgpack
 import numpy as np
 
 from ..errors import GraphError, GraphFormatError
-from ..graph import MAX_NODES
+from ..graph import MAX_NODES, _check_signed
 from ._shared import (
     _FORMAT_MARKER,
     _FORMAT_VERSION,
@@ -45,6 +45,9 @@ _MSGPACK_KEYS = (
     "indices",
     "weights",
 )
+#: Keys a file may leave out: ``labels`` for a graph without labels,
+#: ``signed`` (written only for a signed graph) for one that is not signed.
+_MSGPACK_OPTIONAL_KEYS = ("signed", "labels")
 
 
 def save_msgpack(graph, path):
@@ -52,9 +55,9 @@ def save_msgpack(graph, path):
 
     Keys: ``format`` (str ``engram-actors graph``), ``version`` (int, 1),
     ``num_nodes`` and ``num_edges`` (int), ``indptr``, ``indices`` and
-    ``weights`` (bin: the raw little-endian int64, int32 and float32 bytes)
-    and, for a labelled graph only, ``labels`` (array of str, one per node,
-    in id order).
+    ``weights`` (bin: the raw little-endian int64, int32 and float32 bytes);
+    for a signed graph only, ``signed`` (bool, true); and for a labelled
+    graph only, ``labels`` (array of str, one per node, in id order).
     """
     _check_graph(graph)
     if graph.labels is not None:
@@ -66,6 +69,8 @@ def save_msgpack(graph, path):
         "num_nodes": graph.num_nodes,
         "num_edges": graph.num_edges,
     }
+    if graph.signed:
+        scalars["signed"] = True
     arrays = {
         "indptr": _as_little_endian(graph.indptr, "<i8"),
         "indices": _as_little_endian(graph.indices, "<i4"),
@@ -95,7 +100,7 @@ def _write_msgpack_bin(stream, key, array):
     stream.write(data)
 
 
-def load_msgpack(path):
+def load_msgpack(path, *, signed=False):
     """Read a graph written by :func:`save_msgpack`.
 
     Every length the file declares is capped at the file's size before
@@ -103,12 +108,25 @@ def load_msgpack(path):
     extension types, no pickle), and each key's type and size are checked
     before any array is built.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+    signed : bool
+        Allow negative (inhibitory) weights even when the file does not
+        record a signed graph. The graph is signed when this is true or the
+        file's ``signed`` key is; a file without that key is not signed.
+
+    Returns
+    -------
+    Graph
+
     Raises
     ------
     GraphFormatError
         Naming the file and the key that is missing, of the wrong type or
         of the wrong size, or saying why the bytes are not msgpack.
     """
+    signed = _check_signed(signed)
     with open(path, "rb") as stream:
         data = stream.read()
     limit = len(data)
@@ -128,16 +146,16 @@ def load_msgpack(path):
         raise GraphFormatError(
             path, f"not readable msgpack ({type(exc).__name__}: {exc})"
         ) from exc
-    return _graph_from_msgpack(path, document)
+    return _graph_from_msgpack(path, document, signed)
 
 
-def _graph_from_msgpack(path, document):
+def _graph_from_msgpack(path, document, signed=False):
     if not isinstance(document, dict):
         raise GraphFormatError(
             path, f"the top level is a {type(document).__name__}; expected a map"
         )
     for key in document:
-        if key not in _MSGPACK_KEYS and key != "labels":
+        if key not in _MSGPACK_KEYS and key not in _MSGPACK_OPTIONAL_KEYS:
             raise GraphFormatError(path, f"unexpected key {key!r}")
     for key in _MSGPACK_KEYS:
         if key not in document:
@@ -165,6 +183,14 @@ def _graph_from_msgpack(path, document):
             f"key 'version' is {document['version']}; this library reads "
             f"version {_FORMAT_VERSION}",
         )
+    if "signed" in document:
+        flag = document["signed"]
+        if not isinstance(flag, bool):
+            raise GraphFormatError(
+                path,
+                f"key 'signed' holds a {type(flag).__name__}; expected bool",
+            )
+        signed = flag or signed
     num_nodes = field("num_nodes", int)
     num_edges = field("num_edges", int)
     if not 1 <= num_nodes <= MAX_NODES:
@@ -202,4 +228,4 @@ def _graph_from_msgpack(path, document):
                     f"key 'labels': entry {node} is a {type(label).__name__}; "
                     "expected str",
                 )
-    return _graph_from_csr(path, *arrays, labels)
+    return _graph_from_csr(path, *arrays, labels, signed=signed)

@@ -4,7 +4,7 @@
 
     save_npz                                 load_npz(path, mmap=...)
       format, version, indptr, indices,        |  _npz_members: exactly the
-      weights [, label_bytes,                  |  expected members
+      weights [, signed] [, label_bytes,       |  expected members
       label_offsets], each through             v
       _write_npz_member: a zip64 local       _NpzReader, per member:
       header padded so that the data           mmap=True, a CSR array, stored
@@ -15,7 +15,8 @@
                                                  memory, then read, checked
                                                    |
                                                    v
-                                             _check_npz_marker, _npz_labels,
+                                             _check_npz_marker, _npz_signed,
+                                             _npz_labels,
                                              _graph_from_csr -> Graph
 
 ``numpy.load`` reads these files too; nothing in them is pickled.
@@ -31,6 +32,7 @@ from io import BytesIO
 import numpy as np
 
 from ..errors import GraphFormatError
+from ..graph import _check_signed
 from ._shared import (
     _FORMAT_MARKER,
     _FORMAT_VERSION,
@@ -64,6 +66,9 @@ _NPZ_REQUIRED = {
     "weights": "<f4",
 }
 _NPZ_LABELS = {"label_offsets": "<i8", "label_bytes": "|u1"}
+#: Written only for a signed graph; a file without it is not signed.
+_NPZ_SIGNED = {"signed": "|b1"}
+_NPZ_DTYPES = {**_NPZ_REQUIRED, **_NPZ_SIGNED, **_NPZ_LABELS}
 _NPZ_MAPPABLE = ("indptr", "indices", "weights")
 
 
@@ -72,10 +77,11 @@ def save_npz(graph, path):
 
     The archive is uncompressed and holds ``format`` (the ASCII marker
     ``engram-actors graph`` as uint8), ``version`` (int64, ``[1]``),
-    ``indptr`` (int64), ``indices`` (int32) and ``weights`` (float32), and
-    for a labelled graph ``label_bytes`` (uint8: every label in UTF-8, back
-    to back) and ``label_offsets`` (int64, ``num_nodes + 1``: where each
-    label starts and ends in ``label_bytes``). Nothing is pickled.
+    ``indptr`` (int64), ``indices`` (int32) and ``weights`` (float32); for
+    a signed graph ``signed`` (bool, ``[True]``); and for a labelled graph
+    ``label_bytes`` (uint8: every label in UTF-8, back to back) and
+    ``label_offsets`` (int64, ``num_nodes + 1``: where each label starts
+    and ends in ``label_bytes``). Nothing is pickled.
     ``numpy.load(path)`` reads it; each member's data starts on a multiple
     of 64 bytes so that :func:`load_npz` can map it in place.
     """
@@ -87,12 +93,14 @@ def save_npz(graph, path):
         "indices": graph.indices,
         "weights": graph.weights,
     }
+    if graph.signed:
+        members["signed"] = np.array([True])
     if graph.labels is not None:
         members["label_bytes"], members["label_offsets"] = _encode_labels(graph.labels)
     with _replacing(path) as stream:
         with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
             for key, array in members.items():
-                dtype = {**_NPZ_REQUIRED, **_NPZ_LABELS}[key]
+                dtype = _NPZ_DTYPES[key]
                 _write_npz_member(archive, stream, key, _as_little_endian(array, dtype))
 
 
@@ -124,7 +132,7 @@ def _write_npz_member(archive, stream, key, array):
         member.write(memoryview(array).cast("B"))
 
 
-def load_npz(path, *, mmap=False):
+def load_npz(path, *, mmap=False, signed=False):
     """Read a graph written by :func:`save_npz`.
 
     Parameters
@@ -133,6 +141,11 @@ def load_npz(path, *, mmap=False):
     mmap : bool
         Map ``indptr``, ``indices`` and ``weights`` read-only straight from
         the file instead of reading them into memory.
+    signed : bool
+        Allow negative (inhibitory) weights even when the file does not
+        record a signed graph. The graph is signed when this is true or the
+        file's ``signed`` member is; a file without that member, as every
+        file of an unsigned graph and every older file, is not signed.
 
     Returns
     -------
@@ -143,8 +156,9 @@ def load_npz(path, *, mmap=False):
     GraphFormatError
         When the archive is damaged or truncated, a member is missing or
         unexpected, has the wrong dtype or shape, the marker or version is
-        wrong, or the arrays do not form a valid graph. The message names
-        the file and the array.
+        wrong, or the arrays do not form a valid graph (a negative weight
+        in a graph that is not signed among them). The message names the
+        file and the array.
 
     Notes
     -----
@@ -153,7 +167,8 @@ def load_npz(path, *, mmap=False):
     header and its ``.npy`` header and maps that byte range, so the arrays
     cost page cache, shared between processes, instead of private memory.
     The graph is still checked (offsets ascending, ids in range, weights
-    finite and non-negative) in one sequential pass over the mapped pages;
+    finite, and non-negative unless signed) in one sequential pass over the
+    mapped pages;
     nothing is copied. The zip CRC of a mapped member is not checked, since
     that would mean reading it for no other purpose; a flipped bit that
     keeps the graph valid goes unnoticed.
@@ -163,6 +178,7 @@ def load_npz(path, *, mmap=False):
     from plain ``numpy.savez``) is read into memory instead; ``mmap=True``
     is a request, not a promise.
     """
+    signed = _check_signed(signed)
     with open(path, "rb") as stream:
         try:
             file_bytes = os.fstat(stream.fileno()).st_size
@@ -172,6 +188,9 @@ def load_npz(path, *, mmap=False):
                 marker = reader.read(infos["format"], "format")
                 version = reader.read(infos["version"], "version")
                 _check_npz_marker(path, marker, version)
+                if "signed" in infos:
+                    flag = reader.read(infos["signed"], "signed")
+                    signed = _npz_signed(path, flag) or signed
                 arrays = [
                     reader.read(infos[key], key, mmap=mmap) for key in _NPZ_MAPPABLE
                 ]
@@ -190,7 +209,9 @@ def load_npz(path, *, mmap=False):
                 path, f"not a readable npz archive ({type(exc).__name__}: {exc})"
             ) from exc
     mapped = any(isinstance(array.base, np.memmap) for array in arrays)
-    return _graph_from_csr(path, *arrays, labels, checked_in_place=mapped)
+    return _graph_from_csr(
+        path, *arrays, labels, checked_in_place=mapped, signed=signed
+    )
 
 
 #: What a damaged archive can raise from zipfile, struct or numpy's header
@@ -219,7 +240,7 @@ def _npz_members(archive, path):
     infos = {}
     for info in archive.infolist():
         key = info.filename[:-4] if info.filename.endswith(".npy") else None
-        if key not in _NPZ_REQUIRED and key not in _NPZ_LABELS:
+        if key not in _NPZ_DTYPES:
             raise GraphFormatError(path, f"unexpected member {info.filename!r}")
         if key in infos:
             raise GraphFormatError(path, f"member {info.filename!r} appears twice")
@@ -248,7 +269,7 @@ class _NpzReader:
 
     def read(self, info, key, mmap=False):
         """The member's array: mapped when asked and possible, else read."""
-        expected = np.dtype({**_NPZ_REQUIRED, **_NPZ_LABELS}[key])
+        expected = np.dtype(_NPZ_DTYPES[key])
         if info.flag_bits & 0x1:
             raise GraphFormatError(self.path, f"array {key!r} is encrypted")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -392,6 +413,18 @@ def _check_npz_marker(path, marker, version):
             f"array 'version' is {version.tolist()}; this library reads "
             f"version {_FORMAT_VERSION}",
         )
+
+
+def _npz_signed(path, flag):
+    """The ``signed`` member's one value, checked to be exactly 0 or 1."""
+    raw = flag.view(np.uint8)
+    if raw.shape != (1,) or int(raw[0]) > 1:
+        raise GraphFormatError(
+            path,
+            f"array 'signed' holds the bytes {raw.tolist()[:4]}; expected one "
+            "bool, [True] or [False]",
+        )
+    return bool(raw[0])
 
 
 def _npz_labels(path, blob, offsets, num_nodes):
