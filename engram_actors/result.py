@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import UnknownNodeError
 
-__all__ = ["SpreadResult", "SpreadStats"]
+__all__ = ["NeuralResult", "SpreadResult", "SpreadStats"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,3 +143,92 @@ class SpreadResult:
                 entry["label"] = self._graph_labels[node_id]
             top.append(entry)
         return {"touched": len(self), "stats": stats, "top": top}
+
+
+class NeuralResult(SpreadResult):
+    """A spread of the neural model: which memories fired, when, and what
+    working memory holds.
+
+    ``activation`` is a node's summed synaptic output (its resources at
+    each spike, added up), ``first_hop`` the gamma cycle in which it was
+    first driven (0 for cues). Touched nodes are those that received any
+    input.
+
+    Attributes
+    ----------
+    spikes : ndarray of int32
+        Spikes of each touched node.
+    first_spike_ms, last_spike_ms : ndarray of float32
+        Model time of its first and last spike (NaN if it never fired).
+    potential : ndarray of float32
+        Membrane potential at the end of the spread.
+    resources : ndarray of float32
+        Synaptic resources at the end of the spread.
+    working_memory : WorkingMemory
+    trace : dict of ndarray
+        One entry per gamma cycle run (cycle 0 holds the cues): ``cycle``,
+        ``time_ms`` (its start), ``gain`` (theta gate on what it received),
+        ``spikes``, ``active`` (nodes that spiked), ``driven`` (nodes that
+        received input), ``wm_items`` (working-memory size after it).
+    spike_raster : (ndarray of int32, ndarray of float32) or None
+        Every spike as (node, time in ms), when the reference was asked to
+        record them.
+    """
+
+    __slots__ = (
+        "spikes",
+        "first_spike_ms",
+        "last_spike_ms",
+        "potential",
+        "resources",
+        "working_memory",
+        "trace",
+        "spike_raster",
+    )
+
+    def __init__(self, nodes, activation, first_hop, stats, graph_labels,
+                 neural, working_memory, trace, spike_raster=None):  # fmt: skip
+        super().__init__(nodes, activation, first_hop, stats, graph_labels)
+        (self.spikes, self.first_spike_ms, self.last_spike_ms, self.potential,
+         self.resources) = neural  # fmt: skip
+        for array in neural:
+            array.setflags(write=False)
+        self.working_memory = working_memory
+        self.trace = trace
+        self.spike_raster = spike_raster
+
+    def __repr__(self):
+        return (
+            f"<NeuralResult {len(self)} nodes touched, "
+            f"{int(self.spikes.sum())} spikes, {self.stats.waves} cycles, "
+            f"{len(self.working_memory)} in working memory>"
+        )
+
+    def to_dict(self, k=None):
+        """As :meth:`SpreadResult.to_dict`, with each node's spikes and
+        spike times, working memory and the per-cycle trace."""
+        document = super().to_dict(k)
+        position = {v: i for i, v in enumerate(self.nodes.tolist())}
+        for entry in document["top"]:
+            i = position[entry["id"]]
+            entry["spikes"] = int(self.spikes[i])
+            for name in ("first_spike_ms", "last_spike_ms"):
+                value = float(getattr(self, name)[i])
+                entry[name] = None if value != value else value
+            entry["potential"] = float(self.potential[i])
+            entry["resources"] = float(self.resources[i])
+        memory = []
+        for (node_id, level), entered in zip(
+            self.working_memory.items(ids=True),
+            self.working_memory.entered.tolist(),
+            strict=True,
+        ):
+            item = {"id": node_id, "level": level, "entered_cycle": entered}
+            if self._graph_labels is not None:
+                item["label"] = self._graph_labels[node_id]
+            memory.append(item)
+        document["working_memory"] = memory
+        document["trace"] = {
+            name: values.tolist() for name, values in self.trace.items()
+        }
+        return document

@@ -21,3 +21,17 @@ def test_readme_python_example_prints_what_it_shows():
     with contextlib.redirect_stdout(printed):
         exec(compile(block, "README.md", "exec"), {})
     assert printed.getvalue().splitlines() == expected
+
+
+def test_the_neural_model_table_gives_the_configs_defaults():
+    from engram_actors.config import NeuralConfig
+
+    text = (ROOT / "docs" / "model.md").read_text()
+    section = text.split("## The neural model")[1].split("### One gamma cycle")[0]
+    rows = re.findall(r"^\| [^|]+ \| [^|]+ \| `(\w+)` \| ([^|]+) \|", section, re.M)
+    assert len(rows) == 18
+    defaults = NeuralConfig()
+    for name, shown in rows:
+        value = getattr(defaults, name)
+        number = float(re.match(r"[-\d.]+", shown.strip()).group())
+        assert number == value, name

@@ -151,13 +151,21 @@ def sort_ids(ids, count, scratch, id_bits):
 
 
 @nb.njit(cache=True, nogil=True)
-def push_sparse(indptr, indices, weights, frontier, frontier_out, count, acc, reached):
+def push_sparse(indptr, indices, weights, frontier, frontier_out, count, acc,
+                reached, listed):  # fmt: skip
     """Push one wave from a small frontier; list the nodes it reaches.
 
     ``frontier[:count]`` must ascend. Adds into ``acc`` and appends each
     destination that first receives activation in this wave to ``reached``.
     Returns the number of reached nodes (unsorted).
+
+    With non-negative weights a slot is zero only until its first
+    contribution. With inhibitory weights a sum can return to zero and
+    the node would be listed again; pass ``listed`` (one flag a node,
+    clear) to list each node once (the caller clears the flags of the
+    nodes listed), or an empty array where weights are non-negative.
     """
+    guard = listed.shape[0] > 0
     n_reached = 0
     for i in range(count):
         u = frontier[i]
@@ -167,8 +175,13 @@ def push_sparse(indptr, indices, weights, frontier, frontier_out, count, acc, re
             if contribution != 0:
                 v = indices[e]
                 if acc[v] == 0:
-                    reached[n_reached] = v
-                    n_reached += 1
+                    if not guard:
+                        reached[n_reached] = v
+                        n_reached += 1
+                    elif listed[v] == 0:
+                        listed[v] = 1
+                        reached[n_reached] = v
+                        n_reached += 1
                 acc[v] += contribution
     return n_reached
 
@@ -321,8 +334,9 @@ def spread(
             n_reached = collect_dense(acc, reached)
         else:
             n_reached = push_sparse(
-                indptr, indices, weights, frontier, frontier_out, count, acc, reached
-            )
+                indptr, indices, weights, frontier, frontier_out, count, acc,
+                reached, np.zeros(0, np.uint8),
+            )  # fmt: skip
             sort_ids(reached, n_reached, scratch, id_bits)
         count, n_touched = settle(
             wave, reached, n_reached, acc, state, touched, n_touched, threshold,
