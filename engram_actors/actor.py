@@ -33,7 +33,9 @@ import numpy as np
 
 from scheduler import control, placement
 
-from .models import pulse, pulse_parallel
+from . import neural_model
+from .config import NeuralConfig, SpreadConfig
+from .models import neural, pulse, pulse_parallel
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,19 @@ def fill_shard(arrays, graph, reverse, lo, hi, last):
             first_edge:last_edge
         ]
     # The shard's stretch of every per-node list, first touched here too.
-    for name in ("touched", "reached", "scratch", "nodes", "activation", "first_hop"):
+    for name in (
+        "touched",
+        "reached",
+        "scratch",
+        "nodes",
+        "activation",
+        "first_hop",
+        "spikes",
+        "first_spike",
+        "last_spike",
+        "potential",
+        "resources",
+    ):
         arrays[name][lo:hi] = 0
     arrays["fids"][:, lo:hi] = 0
     arrays["fout"][:, lo:hi] = 0
@@ -104,6 +118,8 @@ def clear_nodes(arrays, lo, hi):
     state["last_fired"] = pulse.NEVER_FIRED
     arrays["acc_view"][lo:hi] = 0
     arrays["emit"][:, lo:hi] = 0
+    arrays["nstate"][lo:hi] = neural.new_neural_state(1)
+    arrays["listed"][lo:hi] = 0
 
 
 def main(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
@@ -179,14 +195,29 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
         control.wake(ctl, control.DONE, 1)
 
 
+def model_and_cells(config, arrays, actor):
+    """The ``model`` and ``cells`` arguments of ``actor_spread`` for a
+    config: a NeuralConfig runs the neural model, its waves the gamma
+    cycles (see ``pulse_parallel.neural_cells``)."""
+    if not isinstance(config, NeuralConfig):
+        return pulse_parallel.model_of(config), pulse_parallel.neural_cells()
+    fields = dict(SpreadConfig().to_dict(), max_hops=config.max_cycles)
+    dynamics = neural_model.dynamics_of(config)
+    return (
+        pulse_parallel.model_of(fields),
+        pulse_parallel.neural_cells(arrays, actor, dynamics),
+    )
+
+
 def _spread(actor, actors, message, ctl, deques, graph_arrays, shards, work,
             result, arrays, wave_log):  # fmt: skip
-    model = pulse_parallel.model_of(message)
+    kind = NeuralConfig if message["neural"] else SpreadConfig
+    model, cells = model_and_cells(kind(**message["config"]), arrays, actor)
     cues = int(message["cues"])
     return pulse_parallel.actor_spread(
         actor, actors, ctl, deques, graph_arrays, shards, work, result, model,
         arrays["cue_ids"][:cues], arrays["cue_x"][:cues],
         np.int64(message["wave"]), np.int64(message["mode"]),
         np.int64(message["seed"]), np.int64(message["pull_edges"]),
-        bool(message["shared_push"]), wave_log,
+        bool(message["shared_push"]), wave_log, cells,
     )  # fmt: skip

@@ -53,10 +53,11 @@ from scheduler.partition import partition
 from shm import atomics, deque, layout, segments
 
 from . import actor as actor_process
-from .config import MAX_WAVES, SpreadConfig
+from . import neural_model, reference
+from .config import MAX_CYCLES, MAX_WAVES, NeuralConfig, SpreadConfig
 from .cues import resolve_cues
 from .errors import EngramError
-from .models import pulse, pulse_parallel
+from .models import neural, pulse, pulse_parallel
 from .result import SpreadResult, SpreadStats
 
 __all__ = ["ActorDiedError", "Engine", "EngineClosedError"]
@@ -108,6 +109,18 @@ LIVENESS_CHECK_S = 0.002
 
 MAILBOX_BYTES = 4096
 
+#: The neural model's per-node results, beside nodes, activation, first_hop.
+NEURAL_RESULTS = (
+    ("spikes", np.int32),
+    ("first_spike", np.int32),
+    ("last_spike", np.int32),
+    ("potential", np.float32),
+    ("resources", np.float32),
+)
+
+#: Strongest firers each runner keeps a cycle: the largest working memory.
+WM_MAX = 9
+
 
 class EngineClosedError(EngramError, RuntimeError):
     """The engine was closed, or lost an actor and was not restarted."""
@@ -153,6 +166,11 @@ def _warm_up():
     with Engine(graph, actors=1, _fork=False) as engine:
         engine._spread_local(np.array([0], np.int32), np.ones(1, np.float32))
         engine._actor_spread_here(np.array([0], np.uint32), np.ones(1, np.float32))
+        cues = (np.array([0], np.int32), np.ones(1, np.float32))
+        engine.spread(cues, NeuralConfig(max_cycles=2))
+        engine._actor_spread_here(
+            np.array([0], np.uint32), np.ones(1, np.float32), NeuralConfig()
+        )
         pulse_parallel.hand_over(
             np.int64(1), engine._shards, engine._work, engine._lists,
             np.int64(0), np.int64(0),
@@ -166,6 +184,21 @@ def _warm_up():
         control.add(words, control.DONE, 0)
         control.wake(words, control.DONE, 1)
     _warm = True
+
+
+def _coerce_config(default, config, **overrides):
+    """The config a spread runs with: a NeuralConfig runs the neural
+    model, anything else the pulse model (see ``SpreadConfig.coerce``)."""
+    if config is None:
+        config = default
+    if isinstance(config, NeuralConfig):
+        return config.replace(**overrides) if overrides else config
+    return SpreadConfig.coerce(config, **overrides)
+
+
+# The neural kernels record no spikes on the engine.
+_NO_SPIKE_IDS = np.empty(0, np.uint32)
+_NO_SPIKE_STEPS = np.empty(0, np.int64)
 
 
 _live_engines = weakref.WeakSet()
@@ -222,7 +255,7 @@ class Engine:
     def __init__(self, graph, actors=None, config=None, deterministic=False,
                  *, slot_layout="packed", push=None, _fork=True):  # fmt: skip
         self.graph = graph
-        self.config = SpreadConfig.coerce(config)
+        self.config = _coerce_config(None, config)
         self.deterministic = bool(deterministic)
         if actors is None:
             actors = placement.usable_cpus()
@@ -318,6 +351,11 @@ class Engine:
         state_layout.add("first_hop", np.int32, n)
         state_layout.add("cue_ids", np.uint32, n)
         state_layout.add("cue_x", np.float32, n)
+        # The neural model's records and results (see models/neural_waves).
+        state_layout.add("nstate", neural.NEURAL_STATE, n)
+        state_layout.add("listed", np.uint8, n)
+        for name, dtype in NEURAL_RESULTS:
+            state_layout.add(name, dtype, n)
 
         deque_capacity = 1 << max(int(chunks - 1).bit_length(), 1)
         ctl_layout = layout.Layout()
@@ -330,6 +368,12 @@ class Engine:
             "deques", np.int64, (self.actors, deque.deque_words(deque_capacity))
         )
         ctl_layout.add("wave_log", np.int64, (MAX_WAVES + 2, 2))
+        rows = MAX_CYCLES + 2
+        ctl_layout.add("gains", np.float32, rows)
+        ctl_layout.add("cycle_log", np.int64, (self.actors, rows, 3))
+        ctl_layout.add("wm_ids", np.uint32, (self.actors, rows, WM_MAX))
+        ctl_layout.add("wm_out", np.float32, (self.actors, rows, WM_MAX))
+        ctl_layout.add("wm_count", np.int64, (self.actors, rows))
         ctl_layout.add("mailbox", np.uint8, MAILBOX_BYTES)
 
         self._segments = segments.SegmentSet()
@@ -372,6 +416,9 @@ class Engine:
         # own arrays, already in its page tables (and on 2 MiB pages where
         # the kernel gives them), not the actors' copy in shared memory.
         self._driver_graph = graph.kernel_arrays()
+        # The driver's own logs of the neural cycles it runs itself.
+        self._neural_logs = neural_model.NeuralLogs(WM_MAX)
+        self._block = neural.new_block()
         # The driver's own compact lists for the waves it runs itself:
         # touched nodes, frontier and what it emits, reached, sort scratch.
         self._lists = (
@@ -438,13 +485,13 @@ class Engine:
         ----------
         cues : mapping or (ids, activation) pair
             Node id or label to initial activation.
-        config : SpreadConfig or dict, optional
+        config : SpreadConfig, NeuralConfig or dict, optional
             Defaults to the engine's config; fields may also be given as
-            keyword arguments.
+            keyword arguments. A NeuralConfig runs the neural model.
 
         Returns
         -------
-        SpreadResult
+        SpreadResult, or NeuralResult for the neural model
             ``stats.runner`` says where the waves ran; ``stats.counters``
             holds each actor's counters for this spread.
 
@@ -457,31 +504,35 @@ class Engine:
             :meth:`close` the engine.
         """
         started = time.perf_counter()
-        config = SpreadConfig.coerce(
-            self.config if config is None else config, **overrides
-        )
+        config = _coerce_config(self.config, config, **overrides)
         cue_ids, cue_x = resolve_cues(self.graph, cues)
         with self._lock:
             self._check_open()
+            if isinstance(config, NeuralConfig):
+                return self._spread_neural(cue_ids, cue_x, config, started)
+            reference.check_pulse_weights(self.graph)
             return self._spread_locked(cue_ids, cue_x, config, started)
 
     def _spread_local(self, cue_ids, cue_x):
         """Warm-up spread on an engine without actors."""
         return self._spread_locked(cue_ids, cue_x, self.config, time.perf_counter())
 
-    def _actor_spread_here(self, cue_ids, cue_x):
+    def _actor_spread_here(self, cue_ids, cue_x, config=None):
         """Run the actors' kernel for one actor in this process (warm-up)."""
         a = self.arrays
         count = len(cue_ids)
         a["cue_ids"][:count] = cue_ids
         a["cue_x"][:count] = cue_x
-        config = self.config
-        model = pulse_parallel.model_of(config)
+        config = self.config if config is None else config
+        if isinstance(config, NeuralConfig):
+            a["gains"][: config.max_cycles + 2] = neural_model.gains_of(config)
+        model, cells = actor_process.model_and_cells(config, a, 0)
         pulse_parallel.actor_spread(
             0, 1, self.ctl, a["deques"], self._graph_arrays, self._shards,
             self._work, self._result, model, a["cue_ids"][:count],
             a["cue_x"][:count], np.int64(0), np.int64(0),
             np.int64(0), np.int64(self.pull_edges), False, a["wave_log"],
+            cells,
         )  # fmt: skip
 
     def _spread_locked(self, cue_ids, cue_x, config, started):
@@ -539,6 +590,105 @@ class Engine:
             raise
         return self._result_of(touched, waves, config, started, parallel)
 
+    def _spread_neural(self, cue_ids, cue_x, config, started):
+        """A neural spread: cycles in the driver while they are small, on
+        the actors from the first dense enough to pull (as for the pulse
+        model)."""
+        self._spreads += 1
+        a = self.arrays
+        rows = config.max_cycles + 2
+        dynamics = neural_model.dynamics_of(config)
+        a["gains"][:rows] = neural_model.gains_of(config)
+        logs = self._neural_logs
+        neural_model.clear_logs(logs.cycle_log, logs.wm_count, rows)
+        wave_log = a["wave_log"]
+        wave_log[:rows] = 0
+        parallel = bool(self._processes) and len(cue_ids) >= HAND_OVER_CUES
+        try:
+            if parallel:
+                a["cue_ids"][: len(cue_ids)] = cue_ids
+                a["cue_x"][: len(cue_ids)] = cue_x
+                self._clear_actor_logs(rows)
+                self._run_actors(0, control.STOP, config, len(cue_ids))
+            else:
+                lists = self._lists
+                indptr, indices, weights = self._driver_graph
+                status, cycle, count, fire_edges, touched, _ = neural.run_cycles(
+                    indptr, indices, weights, cue_ids.view(np.uint32), cue_x,
+                    config.max_cycles, dynamics, a["gains"][:rows],
+                    a["acc_view"], lists[2][:0], a["state"], a["nstate"],
+                    a["listed"], lists[0], lists[1], lists[2], lists[3],
+                    lists[4], self._block, logs.cycle_log, logs.wm_ids,
+                    logs.wm_out, logs.wm_count, wave_log, 2**62,
+                    self._hand_over_edges(), False, _NO_SPIKE_IDS,
+                    _NO_SPIKE_STEPS,
+                )  # fmt: skip
+                if status == neural.HAND_OVER:
+                    parallel = True
+                    wave_log[cycle] = (count, fire_edges)
+                    pulse_parallel.hand_over(
+                        cycle, self._shards, self._work, lists, count, touched
+                    )
+                    mode = control.PUSH
+                    if fire_edges >= self.pull_edges:
+                        mode = control.PULL
+                        self._load_deques()
+                    self._clear_actor_logs(rows)
+                    self._run_actors(cycle, mode, config, 0)
+                else:
+                    cycles = int(cycle) - 1
+                    nodes = pulse.touched_ascending(
+                        a["state"], lists[0], touched, lists[4]
+                    ).view(np.int32)
+                    raw = neural_model.empty_raw(nodes)
+                    neural.gather_and_clear(
+                        nodes, a["state"], a["nstate"],
+                        (cycles + 1) * config.steps_per_cycle, dynamics,
+                        *raw[1:],
+                    )  # fmt: skip
+            if parallel:
+                cycles = int(self.ctl[control.LAST_WAVE])
+                touched = int(self.ctl[control.TOUCHED])
+                raw = (a["nodes"][:touched].view(np.int32).copy(),) + tuple(
+                    a[name][:touched].copy()
+                    for name in ("activation", "first_hop")
+                    + tuple(name for name, _ in NEURAL_RESULTS)
+                )
+        except BaseException:
+            self._abandon_spread()
+            raise
+        runner_logs = [(logs.cycle_log, logs.wm_ids, logs.wm_out, logs.wm_count)]
+        counters = {}
+        if parallel:
+            runner_logs += [
+                (a["cycle_log"][k], a["wm_ids"][k], a["wm_out"][k], a["wm_count"][k])
+                for k in range(self.actors)
+            ]
+            counters = self._counters()
+        stats_fields = {
+            "wall_time_s": time.perf_counter() - started,
+            "runner": self._runner(parallel),
+            "counters": counters,
+        }
+        return neural_model.neural_result(
+            raw, config, cycles, runner_logs, wave_log[1 : cycles + 1],
+            stats_fields, self.graph.labels,
+        )  # fmt: skip
+
+    def _clear_actor_logs(self, rows):
+        a = self.arrays
+        a["cycle_log"][:, :rows] = 0
+        a["wm_count"][:, :rows] = 0
+
+    def _runner(self, parallel):
+        if parallel:
+            return f"engine ({self.actors} actors)"
+        return "engine (driver)"
+
+    def _counters(self):
+        rate = atomics.cycles_per_second()
+        return {f"actor{k}": self.control.counters(k, rate) for k in range(self.actors)}
+
     def _hand_over_edges(self):
         """Frontier out-edges from which a wave goes to the actors."""
         if not self._processes:
@@ -563,6 +713,7 @@ class Engine:
         self.control.reset_counters()
         for k in range(self.actors):
             ctl[control.actor_word(k, control.A_CLAIMED)] = 0
+        is_neural = isinstance(config, NeuralConfig)
         message = msgpack.packb(
             {
                 "op": "spread",
@@ -570,9 +721,13 @@ class Engine:
                 "mode": int(mode),
                 "seed": self._spreads,
                 "cues": int(cues),
-                **{name: getattr(config, name) for name in pulse_parallel.MODEL_FIELDS},
+                "config": config.to_dict(),
+                "neural": is_neural,
                 "pull_edges": self.pull_edges,
-                "shared_push": self.push == "shared",
+                # The neural model pushes by owner: with inhibitory weights
+                # a slot can return to zero, which the claim of a shared
+                # push cannot tell from an untouched one.
+                "shared_push": self.push == "shared" and not is_neural,
             }
         )
         self._send(message)
@@ -654,22 +809,14 @@ class Engine:
             np.minimum(activation, cap, out=activation)
         log_rows = a["wave_log"][1 : waves + 1]
         fired = log_rows[:, 0]
-        counters = {}
-        if parallel:
-            rate = atomics.cycles_per_second()
-            counters = {
-                f"actor{k}": self.control.counters(k, rate) for k in range(self.actors)
-            }
         stats = SpreadStats(
             waves=int(waves),
             edges_traversed=int(log_rows[:, 1].sum()),
             nodes_fired=int(fired.sum()),
             fired_per_wave=tuple(fired.tolist()),
             wall_time_s=time.perf_counter() - started,
-            runner=(
-                f"engine ({self.actors} actors)" if parallel else "engine (driver)"
-            ),
-            counters=counters,
+            runner=self._runner(parallel),
+            counters=self._counters() if parallel else {},
         )
         return SpreadResult(nodes, activation, first_hop, stats, self.graph.labels)
 

@@ -149,6 +149,36 @@ def assert_same(result, expected):
     np.testing.assert_array_equal(result.first_hop, expected.first_hop)
     for field in ("waves", "fired_per_wave", "edges_traversed", "nodes_fired"):
         assert getattr(result.stats, field) == getattr(expected.stats, field), field
+    if hasattr(expected, "spikes"):
+        assert_same_neural(result, expected)
+
+
+NEURAL_FIELDS = (
+    "spikes",
+    "first_spike_ms",
+    "last_spike_ms",
+    "potential",
+    "resources",
+)
+
+
+def assert_same_neural(result, expected):
+    """The neural model's fields, bit for bit, working memory and trace."""
+    for field in NEURAL_FIELDS:
+        got, want = getattr(result, field), getattr(expected, field)
+        assert got.dtype == want.dtype, field
+        np.testing.assert_array_equal(
+            got.view(np.uint32), want.view(np.uint32), err_msg=field
+        )
+    assert result.working_memory.items(ids=True) == expected.working_memory.items(
+        ids=True
+    )
+    np.testing.assert_array_equal(
+        result.working_memory.entered, expected.working_memory.entered
+    )
+    assert sorted(result.trace) == sorted(expected.trace)
+    for name, values in expected.trace.items():
+        np.testing.assert_array_equal(result.trace[name], values, err_msg=name)
 
 
 def assert_all_gone(names, processes):

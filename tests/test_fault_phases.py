@@ -49,6 +49,7 @@ from engram_actors import (
     generators,
     reference,
 )
+from engram_actors.config import NeuralConfig
 from engram_actors.graph import MAX_NODES
 from engram_actors.models import pulse_parallel
 from scheduler import control
@@ -259,9 +260,10 @@ def test_start_failure_does_not_ask_to_restart_an_engine_never_returned(
 # -- an actor killed part-way through a spread ---------------------------------
 
 
-def _kill_during_spread(engine, ready, pick_victim, timeout_s=10.0):
-    """Start a long spread and SIGKILL ``pick_victim()`` once ``ready()``.
-    Returns (victim index or None, seconds from kill to error)."""
+def _kill_during_spread(engine, ready, pick_victim, timeout_s=10.0, config=None):
+    """Start a long spread (``config``, LONG by default) and SIGKILL
+    ``pick_victim()`` once ``ready()``. Returns (victim index or None,
+    seconds from kill to error)."""
     processes = list(engine._processes)
 
     def kill():
@@ -271,7 +273,7 @@ def _kill_during_spread(engine, ready, pick_victim, timeout_s=10.0):
 
     with _Trigger(ready, kill, timeout_s=timeout_s) as killer:
         try:
-            engine.spread({0: 1.0}, LONG)
+            engine.spread({0: 1.0}, config or LONG)
         except ActorDiedError as error:
             failed_at = time.monotonic()
             died = error
@@ -349,6 +351,59 @@ def test_actor_killed_at_the_barrier(big_graph, monkeypatch):
         assert victim == 1, "the spread ended before the kill"
         assert detect_s < DETECT_S
         _restart_and_check(engine, big_graph, "push_waves")
+
+
+#: A neural spread that keeps a 2e5-node graph firing for 300 gamma
+#: cycles (several seconds on the actors).
+NEURAL_LONG = NeuralConfig(max_cycles=300, theta_depth=0.0, synaptic_gain=5.0)
+NEURAL_CHECK = NeuralConfig(max_cycles=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_actor_killed_in_a_neural_spread(big_graph, monkeypatch, mode):
+    monkeypatch.setattr(engine_module, "HAND_OVER_EDGES", 0)
+    with Engine(big_graph, actors=2) as engine:
+        engine.pull_edges = 1 if mode == "pull" else 2**62
+        command = engine.ctl[control.COMMAND]
+        counter = control.A_CHUNKS if mode == "pull" else control.A_PUSH_WAVES
+
+        def ready():
+            return _command_out(engine, command) and min(_actor_words(engine, counter))
+
+        victim, detect_s = _kill_during_spread(
+            engine, ready, lambda: 1, config=NEURAL_LONG
+        )
+        assert victim == 1, "the neural spread ended before the kill"
+        assert detect_s < DETECT_S
+        with pytest.raises(EngineClosedError, match="call restart"):
+            engine.spread({0: 1.0}, NEURAL_CHECK)
+        engine.restart()
+        cues = {0: 1.0, 5: 2.0}
+        assert_same(
+            engine.spread(cues, NEURAL_CHECK),
+            reference.spread_neural(big_graph, cues, NEURAL_CHECK),
+        )
+        assert_same(
+            engine.spread(cues, CHECK), reference.spread(big_graph, cues, CHECK)
+        )
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_neural_spread_on_the_actors(big_graph, monkeypatch):
+    monkeypatch.setattr(engine_module, "HAND_OVER_EDGES", 0)
+    with Engine(big_graph, actors=2) as engine:
+        command = engine.ctl[control.COMMAND]
+        config = NEURAL_LONG.replace(max_cycles=40)
+        latency, _ = _interrupt_spreads(
+            engine, {0: 1.0}, config, ready=lambda: _command_out(engine, command)
+        )
+        assert latency < INTERRUPT_S
+        cues = {0: 1.0, 5: 2.0}
+        assert_same(
+            engine.spread(cues, NEURAL_CHECK),
+            reference.spread_neural(big_graph, cues, NEURAL_CHECK),
+        )
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ import numpy as np
 from scheduler import control
 from shm import atomics, deque
 
-from . import pulse
+from . import neural, neural_waves, pulse
 from .pulse_waves import (
     clear_frontier,
     count_touched,
@@ -46,6 +46,12 @@ from .pulse_waves import (
 MODEL_FIELDS = ("decay", "threshold", "max_hops", "fan_normalize", "refractory_waves")
 
 
+def _float32_or_inf(value):
+    """A float32, infinite when beyond float32's range."""
+    with np.errstate(over="ignore"):
+        return np.float32(value)
+
+
 def model_of(fields):
     """The ``model`` tuple of a config's fields: a SpreadConfig, or the
     mapping a spread command carries."""
@@ -53,11 +59,44 @@ def model_of(fields):
         fields = {name: getattr(fields, name) for name in MODEL_FIELDS}
     return (
         np.float32(fields["decay"]),
-        np.float32(fields["threshold"]),
+        _float32_or_inf(fields["threshold"]),
         np.int64(fields["max_hops"]),
         bool(fields["fan_normalize"]),
         np.int64(fields["refractory_waves"]),
     )
+
+
+def neural_cells(arrays=None, actor=0, dynamics=None):
+    """The ``cells`` argument of :func:`actor_spread`: for the neural
+    model, this actor's views of the engine's ``arrays`` and the kernels'
+    ``dynamics``; with no arrays, the pulse model's (empty, same types)."""
+    if arrays is None:
+        zeros = np.zeros
+        return (
+            False,
+            zeros(0, neural.NEURAL_STATE),
+            zeros(0, np.uint8),
+            (np.float32(1), np.float32(0), np.float32(0), np.float32(0),
+             np.float32(1), np.int32(0), np.int64(1), 0.0, 0.0),
+            zeros(0, np.float32),
+            (zeros((0, 3), np.int64), zeros((0, 9), np.uint32),
+             zeros((0, 9), np.float32), zeros(0, np.int64)),
+            (zeros(0, np.uint32), zeros(0, np.float32), zeros(0, np.int32),
+             zeros(0, np.int32), zeros(0, np.int32), zeros(0, np.int32),
+             zeros(0, np.float32), zeros(0, np.float32)),
+        )  # fmt: skip
+    a = arrays
+    return (
+        True,
+        a["nstate"],
+        a["listed"],
+        dynamics,
+        a["gains"],
+        (a["cycle_log"][actor], a["wm_ids"][actor], a["wm_out"][actor],
+         a["wm_count"][actor]),
+        (a["nodes"], a["activation"], a["first_hop"], a["spikes"],
+         a["first_spike"], a["last_spike"], a["potential"], a["resources"]),
+    )  # fmt: skip
 
 
 #: Status of :func:`inline_waves`.
@@ -116,8 +155,9 @@ def inline_waves(indptr, indices, weights, state, acc, touched, frontier,
         for i in range(count):
             state[frontier[i]].last_fired = wave
         n_reached = pulse.push_sparse(
-            indptr, indices, weights, frontier, frontier_out, count, acc, reached
-        )
+            indptr, indices, weights, frontier, frontier_out, count, acc,
+            reached, np.zeros(0, np.uint8),
+        )  # fmt: skip
         pulse.sort_ids(reached, n_reached, scratch, id_bits)
         count, n_touched = pulse.settle(
             wave, reached, n_reached, acc, state, touched, n_touched, threshold,
@@ -316,18 +356,25 @@ def _next_chunk(deques, actor, actors, seed):
 @nb.njit(cache=True, nogil=True)
 def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                  cue_ids, cue_x, start_wave, start_mode, seed, pull_edges,
-                 shared_push, wave_log):  # fmt: skip
+                 shared_push, wave_log, cells):  # fmt: skip
     """One actor's part of a spread, from ``start_wave`` to the results.
 
     ``start_wave`` 0 settles the cues in this actor's shard first; a later
     wave continues from the frontier the driver left, in ``start_mode``.
-    Returns ``control.STATUS_OK`` or ``control.STATUS_ABORTED``.
+    ``cells`` says whether the spread is the neural model's, and holds
+    what that needs (see :func:`neural_cells`); its waves are gamma cycles,
+    with ``max_hops`` the last cycle. Returns ``control.STATUS_OK`` or
+    ``control.STATUS_ABORTED``.
     """
     indptr, indices, weights, in_indptr, in_sources, in_weights = graph
     bounds, shard_chunks = shards
     state, acc, emit, fids, fout, fcnt, touched, tcnt, reached, scratch = work
     nodes, activation, first_hop = result
     decay, threshold, max_hops, fan_normalize, refractory_waves = model
+    is_neural, nstate, listed, dynamics, gains, logs, cell_result = cells
+    block = neural.new_block()
+    no_flags = listed[:0]
+    push_flags = listed if is_neural else no_flags
     num_chunks = bounds.shape[0] - 1
     first_chunk = shard_chunks[actor]
     last_chunk = shard_chunks[actor + 1]
@@ -344,13 +391,20 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
     seed = np.uint64(0x9E3779B97F4A7C15) * np.uint64(actor + 1) + np.uint64(seed)
     cycle = 0
 
-    if start_wave == 0:
+    if start_wave == 0 and is_neural:
+        fired, fire_edges = neural_waves.settle_cues(
+            cue_ids, cue_x, bounds, first_chunk, last_chunk, acc, state,
+            nstate, touched, tcnt, fids[1], fout[1], fcnt[1], emit[1],
+            dynamics, gains, block, logs, indptr,
+        )  # fmt: skip
+    elif start_wave == 0:
         fired, fire_edges = settle_cues(
             cue_ids, cue_x, bounds, first_chunk, last_chunk, acc, state, touched,
             tcnt, fids[1], fout[1], fcnt[1], emit[1],
             _threshold_of(0, max_hops, threshold), refractory_waves, decay,
             indptr, fan_normalize,
         )  # fmt: skip
+    if start_wave == 0:
         ctl[base + control.A_FIRED] = fired
         ctl[base + control.A_FIRE_EDGES] = fire_edges
         cycle += 1
@@ -372,15 +426,24 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
         if mode == control.PUSH:
             n_reached, followed = push_owned(
                 indptr, indices, weights, bounds, num_chunks, fids[now],
-                fout[now], fcnt[now], lo, hi, acc, own_reached,
+                fout[now], fcnt[now], lo, hi, acc, own_reached, push_flags,
             )  # fmt: skip
             pulse.sort_ids(own_reached, n_reached, own_scratch, id_bits)
-            fired, fire_edges = settle_reached(
-                wave, own_reached, n_reached, acc, bounds, first_chunk,
-                last_chunk, state, touched, tcnt, fids[after], fout[after],
-                fcnt[after], emit[after], wave_threshold,
-                refractory_waves, decay, indptr, fan_normalize,
-            )  # fmt: skip
+            if is_neural:
+                n_reached = neural.drop_silent(own_reached, n_reached, acc, listed)
+                fired, fire_edges = neural_waves.settle_reached(
+                    wave, own_reached, n_reached, acc, bounds, first_chunk,
+                    last_chunk, state, nstate, touched, tcnt, fids[after],
+                    fout[after], fcnt[after], emit[after], dynamics, gains,
+                    block, logs, indptr,
+                )  # fmt: skip
+            else:
+                fired, fire_edges = settle_reached(
+                    wave, own_reached, n_reached, acc, bounds, first_chunk,
+                    last_chunk, state, touched, tcnt, fids[after],
+                    fout[after], fcnt[after], emit[after], wave_threshold,
+                    refractory_waves, decay, indptr, fan_normalize,
+                )  # fmt: skip
             ctl[base + control.A_EDGES] += followed
             ctl[base + control.A_PUSH_WAVES] += 1
         elif mode == control.SHARED_PUSH:
@@ -417,13 +480,21 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                 chunk, stolen, seed = _next_chunk(deques, actor, actors, seed)
                 if chunk < 0:
                     break
-                chunk_fired, chunk_edges, read = pull_chunk(
-                    chunk, wave, in_indptr, in_sources, in_weights, bounds,
-                    emit[now], state, touched, tcnt, fids[after],
-                    fout[after], fcnt[after], emit[after],
-                    wave_threshold, refractory_waves, decay, indptr,
-                    fan_normalize,
-                )  # fmt: skip
+                if is_neural:
+                    chunk_fired, chunk_edges, read = neural_waves.pull_chunk(
+                        chunk, wave, in_indptr, in_sources, in_weights, bounds,
+                        emit[now], acc, reached, state, nstate, touched, tcnt,
+                        fids[after], fout[after], fcnt[after], emit[after],
+                        dynamics, gains, block, logs, indptr,
+                    )  # fmt: skip
+                else:
+                    chunk_fired, chunk_edges, read = pull_chunk(
+                        chunk, wave, in_indptr, in_sources, in_weights, bounds,
+                        emit[now], state, touched, tcnt, fids[after],
+                        fout[after], fcnt[after], emit[after],
+                        wave_threshold, refractory_waves, decay, indptr,
+                        fan_normalize,
+                    )  # fmt: skip
                 fired += chunk_fired
                 fire_edges += chunk_edges
                 ctl[base + control.A_EDGES] += read
@@ -446,9 +517,16 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
         return control.STATUS_ABORTED
 
     position = ctl[base + control.A_POSITION]
-    gather_chunks(
-        bounds, first_chunk, last_chunk, touched, tcnt, scratch, state,
-        position, nodes, activation, first_hop, id_bits,
-    )  # fmt: skip
+    if is_neural:
+        end_step = (ctl[control.LAST_WAVE] + 1) * dynamics[6]
+        neural_waves.gather_chunks(
+            bounds, first_chunk, last_chunk, touched, tcnt, scratch, state,
+            nstate, position, end_step, dynamics, cell_result, id_bits,
+        )  # fmt: skip
+    else:
+        gather_chunks(
+            bounds, first_chunk, last_chunk, touched, tcnt, scratch, state,
+            position, nodes, activation, first_hop, id_bits,
+        )  # fmt: skip
     ctl[base + control.A_BUSY_CYCLES] += atomics.cycles() - started
     return control.STATUS_OK

@@ -100,15 +100,17 @@ def settle_cues(
 @nb.njit(cache=True, nogil=True)
 def push_owned(
     indptr, indices, weights, bounds, num_chunks, fids, fout, fcnt, lo, hi,
-    acc, reached,
+    acc, reached, listed,
 ):  # fmt: skip
     """Push a wave's frontier into the destinations ``lo .. hi - 1``.
 
     Reads every chunk's frontier in order (sources ascending) and follows
     only the out-edges into the range, which sit together in each sorted
     row. Appends each destination that first receives activation in this
-    wave to ``reached`` (unsorted). Returns (reached count, edges followed).
+    wave to ``reached`` (unsorted; ``listed`` as for
+    :func:`.pulse.push_sparse`). Returns (reached count, edges followed).
     """
+    guard = listed.shape[0] > 0
     n_reached = 0
     followed = 0
     whole = lo == 0 and hi == acc.shape[0]
@@ -143,7 +145,9 @@ def push_owned(
                 contribution = out * weights[e]
                 if contribution != 0:
                     v = indices[e]
-                    if acc[v] == 0:
+                    if acc[v] == 0 and (not guard or listed[v] == 0):
+                        if guard:
+                            listed[v] = 1
                         reached[n_reached] = v
                         n_reached += 1
                     acc[v] += contribution
@@ -260,6 +264,25 @@ def count_touched(tcnt, chunk_first, chunk_last):
 
 
 @nb.njit(cache=True, nogil=True)
+def chunk_touched(c, bounds, touched, count, scratch, state, id_bits):
+    """Chunk ``c``'s ``count`` touched nodes, ascending (a view of its
+    stretch of ``touched``)."""
+    first = bounds[c]
+    last = bounds[c + 1]
+    ids = touched[first : first + count]
+    if count * pulse.SCAN_TOUCHED_DIVISOR >= last - first:
+        # Most of the chunk was touched: read them off in node order.
+        i = 0
+        for v in range(first, last):
+            if state[v].first_hop >= 0:
+                ids[i] = v
+                i += 1
+    else:
+        pulse.sort_ids(ids, count, scratch[first : first + count], id_bits)
+    return ids
+
+
+@nb.njit(cache=True, nogil=True)
 def gather_chunks(
     bounds, chunk_first, chunk_last, touched, tcnt, scratch, state, position,
     nodes, activation, first_hop, id_bits,
@@ -270,18 +293,7 @@ def gather_chunks(
         count = tcnt[c]
         if count == 0:
             continue
-        first = bounds[c]
-        last = bounds[c + 1]
-        ids = touched[first : first + count]
-        if count * pulse.SCAN_TOUCHED_DIVISOR >= last - first:
-            # Most of the chunk was touched: read them off in node order.
-            i = 0
-            for v in range(first, last):
-                if state[v].first_hop >= 0:
-                    ids[i] = v
-                    i += 1
-        else:
-            pulse.sort_ids(ids, count, scratch[first : first + count], id_bits)
+        ids = chunk_touched(c, bounds, touched, count, scratch, state, id_bits)
         for i in range(count):
             v = ids[i]
             node = state[v]
