@@ -1,7 +1,8 @@
 """The ``engram-actors`` command line.
 
 Sub-commands: ``generate`` a graph to a file, show ``info`` about one,
-``spread`` activation through one, and run the ``demo``; for the machine,
+``spread`` activation through one (the pulse model, or with ``--model
+neural`` the neural one), and run the ``demo``; for the machine,
 show the NUMA ``topology`` and where actors would run, and ``cleanup`` the
 shared-memory segments of engines that died. Errors the user can fix print
 as one line and exit with status 2; ``-v`` adds the traceback and debug
@@ -9,6 +10,7 @@ logging.
 """
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -16,43 +18,96 @@ import time
 
 import numpy as np
 
-from .config import SpreadConfig
-from .errors import EngramError
+from .config import NeuralConfig, SpreadConfig
+from .errors import ConfigError, EngramError
 
 log = logging.getLogger(__name__)
 
 
+#: The pulse model's options: (option, SpreadConfig field).
+_PULSE_OPTIONS = (
+    ("--decay", "decay"),
+    ("--threshold", "threshold"),
+    ("--max-hops", "max_hops"),
+    ("--fan-normalize", "fan_normalize"),
+    ("--refractory-waves", "refractory_waves"),
+    ("--max-activation", "max_activation"),
+)
+
+#: The neural model's options: (option, NeuralConfig field, type, help).
+#: NeuralConfig checks the values; its docstring has the details.
+_NEURAL_OPTIONS = (
+    ("--cycles", "max_cycles", int, "gamma cycles after the cues', at most, 0..2000"),
+    ("--gain", "synaptic_gain", float, "drive of one spike through weight 1, > 0"),
+    ("--gamma-hz", "gamma_hz", float, "gamma rhythm, one cycle a wave, 10..200"),
+    ("--theta-hz", "theta_hz", float, "theta rhythm gating spread, 0.5..20"),
+    ("--theta-depth", "theta_depth", float, "depth of the theta gate, 0 (off)..1"),
+    ("--theta-phase", "theta_phase", float, "theta phase at 0 ms, [0, 2 pi) rad"),
+    ("--dt-ms", "dt_ms", float, "integration step, 0.01..5"),
+    ("--tau-m-ms", "tau_m_ms", float, "membrane time constant"),
+    ("--v-rest", "v_rest", float, "resting potential"),
+    ("--v-threshold", "v_threshold", float, "firing threshold, above rest and reset"),
+    ("--v-reset", "v_reset", float, "potential after a spike"),
+    ("--refractory-ms", "refractory_ms", float, "rest after a spike, 0..1000"),
+    ("--depletion", "depletion", float, "share of resources a spike leaves, (0, 1]"),
+    ("--tau-recovery-ms", "tau_recovery_ms", float, "resource recovery time"),
+    ("--wm-capacity", "wm_capacity", int, "working-memory items, 5..9"),
+    ("--wm-tau-ms", "wm_tau_ms", float, "fading time of working-memory items"),
+    ("--wm-inhibition", "wm_inhibition", float, "lateral inhibition, [0, 1)"),
+    ("--wm-floor", "wm_floor", float, "level below which an item leaves, >= 0"),
+)
+
+#: Options of the neural output, with their dests.
+_NEURAL_OUTPUT_OPTIONS = (("--trace", "trace"), ("--trace-out", "trace_out"))
+
+#: What to use instead of an option of the other model.
+_COUNTERPARTS = {
+    "--threshold": "--v-threshold",
+    "--max-hops": "--cycles",
+    "--refractory-waves": "--refractory-ms",
+    "--v-threshold": "--threshold",
+    "--cycles": "--max-hops",
+    "--refractory-ms": "--refractory-waves",
+}
+
+
 def _add_spread_options(parser):
+    # Model options default to None, meaning "not given", so that options
+    # of the other model can be refused (see _check_model_options); the
+    # configs fill in their own defaults.
     defaults = SpreadConfig()
-    group = parser.add_argument_group("model (see docs/model.md)")
+    parser.add_argument(
+        "--model",
+        choices=("pulse", "neural"),
+        default="pulse",
+        help="spreading model (default %(default)s)",
+    )
+    group = parser.add_argument_group("pulse model (--model pulse; see docs/model.md)")
     group.add_argument(
         "--decay",
         type=float,
-        default=defaults.decay,
-        help="share of activation passed on, in (0, 1] (default %(default)s)",
+        help=f"share of activation passed on, in (0, 1] (default {defaults.decay})",
     )
     group.add_argument(
         "--threshold",
         type=float,
-        default=defaults.threshold,
-        help="activation a node needs to fire, >= 0 (default %(default)s)",
+        help=f"activation a node needs to fire, >= 0 (default {defaults.threshold})",
     )
     group.add_argument(
         "--max-hops",
         type=int,
-        default=defaults.max_hops,
-        help="waves at most (default %(default)s)",
+        help=f"waves at most (default {defaults.max_hops})",
     )
     group.add_argument(
         "--fan-normalize",
         action="store_true",
+        default=None,
         help="divide a node's output by its out-degree",
     )
     group.add_argument(
         "--refractory-waves",
         type=int,
-        default=defaults.refractory_waves,
-        help="waves a node rests after firing (default %(default)s)",
+        help=f"waves a node rests after firing (default {defaults.refractory_waves})",
     )
     group.add_argument(
         "--max-activation",
@@ -61,16 +116,93 @@ def _add_spread_options(parser):
         help="cap on final activation (default: none)",
     )
 
+    neural = NeuralConfig()
+    group = parser.add_argument_group(
+        "neural model (--model neural; see docs/model.md)"
+    )
+    for option, field, kind, text in _NEURAL_OPTIONS:
+        if kind is int:
+            metavar = "N"
+        elif field.endswith("_hz"):
+            metavar = "HZ"
+        elif field.endswith("_ms"):
+            metavar = "MS"
+        else:
+            metavar = "X"
+        group.add_argument(
+            option,
+            dest=field,
+            type=kind,
+            metavar=metavar,
+            help=f"{text} (default {getattr(neural, field)})",
+        )
+    group.add_argument(
+        "--trace",
+        action="store_true",
+        default=None,
+        help="print the per-cycle trace table",
+    )
+    group.add_argument(
+        "--trace-out",
+        metavar="FILE",
+        help="write the per-cycle trace as CSV to FILE",
+    )
+
+
+def _given(args, pairs):
+    """The options among ``(option, dest)`` pairs that were given."""
+    return [option for option, dest in pairs if getattr(args, dest) is not None]
+
+
+def _check_model_options(parser, args):
+    """A usage error for options of the model a spread does not run."""
+    neural_only = [(o, f) for o, f, *_ in _NEURAL_OPTIONS] + list(
+        _NEURAL_OUTPUT_OPTIONS
+    )
+    if args.model == "neural":
+        owner, wrong = "pulse", _given(args, _PULSE_OPTIONS)
+    else:
+        owner, wrong = "neural", _given(args, neural_only)
+    if not wrong:
+        return
+    names = ", ".join(wrong)
+    verb = "is an option" if len(wrong) == 1 else "are options"
+    message = f"{names} {verb} of --model {owner}, not --model {args.model}"
+    if args.model == "pulse":
+        message += " (the default)"
+    hints = [f"{_COUNTERPARTS[o]} instead of {o}" for o in wrong if o in _COUNTERPARTS]
+    if hints:
+        message += f"; use {', '.join(hints)}"
+    parser.error(message)
+
 
 def _config_from(args):
+    if args.model == "neural":
+        return _neural_config_from(args)
     return SpreadConfig(
-        decay=args.decay,
-        threshold=args.threshold,
-        max_hops=args.max_hops,
-        fan_normalize=args.fan_normalize,
-        refractory_waves=args.refractory_waves,
-        max_activation=args.max_activation,
+        **{
+            field: getattr(args, field)
+            for _, field in _PULSE_OPTIONS
+            if getattr(args, field) is not None
+        }
     )
+
+
+def _neural_config_from(args):
+    given = {
+        field: getattr(args, field)
+        for _, field, *_ in _NEURAL_OPTIONS
+        if getattr(args, field) is not None
+    }
+    try:
+        return NeuralConfig(**given)
+    except ConfigError as error:
+        # The message names the field first; add the option that sets it.
+        field = str(error).split(" ", 1)[0]
+        for option, name, *_ in _NEURAL_OPTIONS:
+            if name == field and field in given:
+                raise ConfigError(f"{error} (option {option})") from None
+        raise
 
 
 def _parse_cue(text):
@@ -122,7 +254,7 @@ def cmd_info(args):
     from .sources import open_graph
 
     started = time.perf_counter()
-    graph = open_graph(args.graph)
+    graph = open_graph(args.graph, signed=args.signed)
     stats = graph.degree_stats()
     stats["load_s"] = time.perf_counter() - started
     stats["labelled"] = graph.labels is not None
@@ -218,13 +350,16 @@ def cmd_spread(args):
     from .sources import open_graph
 
     config = _config_from(args)
-    graph = open_graph(args.graph)
+    graph = open_graph(args.graph, signed=args.signed)
     cues = {}
     for node, activation in args.cue:
         key = _cue_key(graph, node)
         cues[key] = cues.get(key, 0.0) + activation
     with _runner(args, graph) as spread:
         result = spread(cues, config)
+    if args.model == "neural":
+        _report_neural(args, graph, config, result)
+        return
     if args.json:
         report = result.to_dict(k=args.top)
         report["config"] = config.to_dict()
@@ -236,6 +371,96 @@ def cmd_spread(args):
         f"{result.stats.wall_time_s * 1e3:.3f} ms"
     )
     _print_top(result, graph, args.top)
+
+
+def _report_neural(args, graph, config, result):
+    if args.trace_out is not None:
+        _write_trace(args.trace_out, result.trace)
+        log.info("wrote the per-cycle trace to %s", args.trace_out)
+    if args.json:
+        report = result.to_dict(k=args.top)
+        report["config"] = config.to_dict()
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"{len(result)} nodes touched, {int(result.spikes.sum())} spikes in "
+        f"{result.stats.waves} gamma cycles of {config.cycle_ms:g} ms, "
+        f"{result.stats.edges_traversed} edges, "
+        f"{result.stats.wall_time_s * 1e3:.3f} ms"
+    )
+    labelled = graph.labels is not None
+    label_head = "  label" if labelled else ""
+    print(
+        f"{'rank':>4}  {'node':>10}  {'activation':>12}  {'spikes':>6}  "
+        f"{'first ms':>8}  {'cycle':>5}{label_head}"
+    )
+    for rank, (node, activation) in enumerate(result.top(args.top, ids=True), 1):
+        at = np.searchsorted(result.nodes, node)
+        first = float(result.first_spike_ms[at])
+        first = "-" if first != first else f"{first:.1f}"
+        label = f"  {graph.labels[node]}" if labelled else ""
+        print(
+            f"{rank:>4}  {node:>10}  {activation:>12.6g}  "
+            f"{int(result.spikes[at]):>6}  {first:>8}  "
+            f"{int(result.first_hop[at]):>5}{label}"
+        )
+
+    memory = result.working_memory
+    print(
+        f"working memory: {len(memory)} of {memory.capacity} items, "
+        f"{memory.displaced} displaced"
+    )
+    if len(memory):
+        print(f"{'rank':>4}  {'node':>10}  {'level':>12}  {'entered':>7}{label_head}")
+    entered = memory.entered.tolist()
+    for rank, (node, level) in enumerate(memory.items(ids=True), 1):
+        label = f"  {graph.labels[node]}" if labelled else ""
+        print(f"{rank:>4}  {node:>10}  {level:>12.6g}  {entered[rank - 1]:>7}{label}")
+
+    if args.trace:
+        _print_trace(result.trace)
+    if args.trace_out is not None:
+        print(f"trace written to {args.trace_out}")
+
+
+#: The trace table's columns: (trace key, heading, width).
+_TRACE_COLUMNS = (
+    ("cycle", "cycle", 5),
+    ("time_ms", "time ms", 8),
+    ("gain", "gain", 8),
+    ("spikes", "spikes", 8),
+    ("active", "active", 8),
+    ("driven", "driven", 8),
+    ("wm_items", "wm items", 8),
+)
+
+
+def _print_trace(trace):
+    print("trace per gamma cycle (gain: synaptic gain under the theta gate)")
+    print("  ".join(f"{head:>{width}}" for _, head, width in _TRACE_COLUMNS))
+    columns = [trace[key].tolist() for key, _, _ in _TRACE_COLUMNS]
+    for row in zip(*columns, strict=True):
+        cells = []
+        for value, (key, _, width) in zip(row, _TRACE_COLUMNS, strict=True):
+            if key == "time_ms":
+                cells.append(f"{value:>{width}.1f}")
+            elif key == "gain":
+                cells.append(f"{value:>{width}.4f}")
+            else:
+                cells.append(f"{value:>{width}}")
+        print("  ".join(cells))
+
+
+def _write_trace(path, trace):
+    """The trace as CSV: a header of its keys, one row per gamma cycle.
+    Floats are written exactly (as Python's repr)."""
+    import csv
+
+    columns = list(trace)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        writer.writerows(zip(*(trace[c].tolist() for c in columns), strict=True))
 
 
 def _print_top(result, graph, k):
@@ -337,13 +562,19 @@ def build_parser():
         "a graph file (.npz, edge list, .msgpack) or a generator spec "
         "TOPOLOGY:NODES[:key=value,...], e.g. random:100000:seed=1"
     )
+    signed_help = (
+        "accept negative (inhibitory) weights in the graph file; only the "
+        "neural model spreads over them"
+    )
     p = commands.add_parser("info", help="sizes, degrees and memory of a graph")
     p.add_argument("graph", help=source_help)
+    p.add_argument("--signed", action="store_true", help=signed_help)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("spread", help="spread activation from cues")
     p.add_argument("graph", help=source_help)
+    p.add_argument("--signed", action="store_true", help=signed_help)
     p.add_argument(
         "-c",
         "--cue",
@@ -359,7 +590,7 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     _add_spread_options(p)
     _add_runner_options(p)
-    p.set_defaults(run=cmd_spread)
+    p.set_defaults(run=cmd_spread, check=functools.partial(_check_model_options, p))
 
     p = commands.add_parser("demo", help="the main job on a built-in graph")
     p.add_argument("--nodes", type=int, default=1_000_000)
@@ -410,6 +641,9 @@ def main(argv=None):
     """Entry point of the ``engram-actors`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    check = getattr(args, "check", None)
+    if check is not None:
+        check(args)
     level = logging.WARNING
     if args.verbose:
         level = logging.DEBUG if args.verbose > 1 else logging.INFO
