@@ -124,13 +124,16 @@ def integrate_cycle(n, u, u_inf, r, ref, out, count, first, last, u_threshold,
             potential = u_reset if refractory else relaxed
             fire = (not refractory) & (potential >= u_threshold)
             out[i] += resources if fire else zero
-            r[i] = resources * depletion if fire else resources
+            r[i] = resources * (depletion if fire else one)
             u[i] = u_reset if fire else potential
             count[i] += np.int32(1) if fire else none
-            last[i] = step if fire else last[i]
-            first[i] = step if fire & (first[i] < none) else first[i]
+            # Written as arithmetic on the old values, not as "keep the old
+            # value unless it fired": LLVM turns the latter into masked
+            # stores, which made the loop slower than the scalar one.
+            last[i] = max(last[i], step if fire else np.int32(-1))
+            first[i] += step + np.int32(1) if fire & (first[i] < none) else none
             left = ref[i] - np.int32(1)
-            ref[i] = after if fire else (left if left > none else none)
+            ref[i] = after if fire else max(left, none)
 
 
 @nb.njit(cache=True, nogil=True)
