@@ -35,7 +35,7 @@ from scheduler import control, placement
 
 from . import neural_model
 from .config import NeuralConfig, SpreadConfig
-from .models import neural, pulse, pulse_parallel
+from .models import graph_updates, neural, pulse, pulse_parallel
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,9 @@ def fill_shard(arrays, graph, reverse, lo, hi, last):
         arrays[name][lo:hi] = 0
     arrays["fids"][:, lo:hi] = 0
     arrays["fout"][:, lo:hi] = 0
+    for prefix in ("d_out_", "d_in_"):
+        arrays[prefix + "start"][lo:hi] = 0
+        arrays[prefix + "count"][lo:hi] = 0
     clear_nodes(arrays, lo, hi)
 
 
@@ -183,6 +186,11 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
                 clear_nodes(arrays, lo, hi)
                 arrays["tcnt"][shard_chunks[actor] : shard_chunks[actor + 1]] = 0
                 ctl[base + control.A_CLAIMED] = 0
+        elif op == "associate":
+            status = control.STATUS_OK
+            if apply_updates(arrays, actor, lo, hi, message) < 0:
+                log.error("actor %d: its delta region overflowed", actor)
+                status = control.STATUS_ABORTED
         elif op == "clear":
             clear_nodes(arrays, lo, hi)
             arrays["tcnt"][shard_chunks[actor] : shard_chunks[actor + 1]] = 0
@@ -193,6 +201,31 @@ def _serve(actor, actors, plan, parent_pid, arrays, work, graph_arrays, shards,
         ctl[base + control.A_STATUS] = status
         control.add(ctl, control.DONE, 1)
         control.wake(ctl, control.DONE, 1)
+
+
+def apply_updates(arrays, actor, lo, hi, message):
+    """Apply an ``associate`` command to the rows of nodes ``lo .. hi - 1``
+    in both directions (see ``models/graph_updates.py``). Returns -1 if a
+    delta region had no room, else 0."""
+    count = int(message["count"])
+    region_first = int(message["regions"][actor])
+    region_last = int(message["regions"][actor + 1])
+    for direction, (prefix, base) in enumerate(
+        (("upd_", ("indptr", "indices", "weights")),
+         ("upd_in_", ("in_indptr", "in_sources", "in_weights")))
+    ):  # fmt: skip
+        delta = "d_out_" if direction == 0 else "d_in_"
+        used = graph_updates.apply_rows(
+            lo, hi, arrays[prefix + "row"][:count], arrays[prefix + "other"][:count],
+            arrays[prefix + "weight"][:count], arrays[base[0]], arrays[base[1]],
+            arrays[base[2]], arrays[delta + "start"], arrays[delta + "count"],
+            arrays[delta + "node"], arrays[delta + "other"],
+            arrays[delta + "weight"], region_first, region_last,
+            int(message["used"][actor][direction]),
+        )  # fmt: skip
+        if used < 0:
+            return -1
+    return 0
 
 
 def model_and_cells(config, arrays, actor):

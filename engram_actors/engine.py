@@ -57,7 +57,8 @@ from . import neural_model, reference
 from .config import MAX_CYCLES, MAX_WAVES, NeuralConfig, SpreadConfig
 from .cues import resolve_cues
 from .errors import EngramError
-from .models import neural, pulse, pulse_parallel
+from .graph import Graph
+from .models import graph_updates, neural, pulse, pulse_parallel
 from .result import SpreadResult, SpreadStats
 
 __all__ = ["ActorDiedError", "Engine", "EngineClosedError"]
@@ -108,6 +109,25 @@ ABORT_TIMEOUT_S = 5.0
 LIVENESS_CHECK_S = 0.002
 
 MAILBOX_BYTES = 4096
+
+#: New associations the delta holds, as a share of the graph's edges, before
+#: the engine merges it into the CSR (at least 1,024 per shard). An eighth
+#: keeps the delta rows short beside the base rows they follow, so that
+#: spreads slow down little before a merge, while a consolidation adds many
+#: thousands of associations before it pays for one.
+DELTA_SHARE = 1 / 8
+
+#: Association updates sent to the actors in one command.
+UPDATE_BATCH = 1 << 16
+
+#: The delta arrays a spread reads, in the order the kernels take them.
+DELTA_FIELDS = ("start", "count", "other", "weight")
+
+
+def delta_capacity(num_edges, actors):
+    """Delta entries an engine reserves in each direction."""
+    return max(int(num_edges * DELTA_SHARE), 1024 * actors)
+
 
 #: The neural model's per-node results, beside nodes, activation, first_hop.
 NEURAL_RESULTS = (
@@ -171,6 +191,8 @@ def _warm_up():
         engine._actor_spread_here(
             np.array([0], np.uint32), np.ones(1, np.float32), NeuralConfig()
         )
+        # Changing the graph: an update and a new association.
+        engine.associate([0, 1], [1, 1], [0.5, 0.25])
         pulse_parallel.hand_over(
             np.int64(1), engine._shards, engine._work, engine._lists,
             np.int64(0), np.int64(0),
@@ -301,6 +323,7 @@ class Engine:
         self._log_read = self._log_write = None
         self._liveness_us = int(LIVENESS_CHECK_S * 1e6)
 
+        self._fork = _fork
         if _fork:
             _warm_up()
             removed = segments.sweep_stale()
@@ -336,6 +359,27 @@ class Engine:
                 prefix + ("sources" if prefix else "indices"), np.uint32, m
             )
             graph_layout.add(prefix + "weights", np.float32, m)
+
+        # The associations made since the graph was built, one region per
+        # shard in each direction (see models/graph_updates.py), and the
+        # merged graph's offsets, which give every node's out-degree.
+        capacity = delta_capacity(m, self.actors)
+        delta_layout = layout.Layout()
+        delta_layout.add("degree_ptr", np.uint64, n + 1)
+        for prefix in ("d_out_", "d_in_"):
+            delta_layout.add(prefix + "start", np.uint32, n)
+            delta_layout.add(prefix + "count", np.uint32, n)
+            delta_layout.add(prefix + "node", np.uint32, capacity)
+            delta_layout.add(prefix + "other", np.uint32, capacity)
+            delta_layout.add(prefix + "weight", np.float32, capacity)
+        for prefix in ("upd_", "upd_in_"):
+            delta_layout.add(prefix + "row", np.uint32, UPDATE_BATCH)
+            delta_layout.add(prefix + "other", np.uint32, UPDATE_BATCH)
+            delta_layout.add(prefix + "weight", np.float32, UPDATE_BATCH)
+        # Region k of each direction: delta_bounds[k] .. delta_bounds[k + 1].
+        self.delta_bounds = np.linspace(0, capacity, self.actors + 1).astype(np.int64)
+        # Entries used in each region: [shard, 0 forward / 1 in-edge].
+        self.delta_used = np.zeros((self.actors, 2), np.int64)
 
         state_layout = layout.Layout()
         state_layout.add("state", pulse.NODE_STATE, n)
@@ -379,6 +423,7 @@ class Engine:
         self._segments = segments.SegmentSet()
         sizes = {
             "graph": graph_layout.nbytes,
+            "delta": delta_layout.nbytes,
             "state": state_layout.nbytes,
             "ctl": ctl_layout.nbytes,
         }
@@ -386,6 +431,7 @@ class Engine:
         arrays = {}
         for part, part_layout in (
             ("graph", graph_layout),
+            ("delta", delta_layout),
             ("state", state_layout),
             ("ctl", ctl_layout),
         ):
@@ -402,9 +448,12 @@ class Engine:
         self.control = control.Control(self.ctl, self.actors)
 
         a = arrays
+        a["degree_ptr"][:] = graph.indptr
         self._graph_arrays = (
             a["indptr"], a["indices"], a["weights"],
-            a["in_indptr"], a["in_sources"], a["in_weights"],
+            a["in_indptr"], a["in_sources"], a["in_weights"], a["degree_ptr"],
+            tuple(a["d_out_" + name] for name in DELTA_FIELDS),
+            tuple(a["d_in_" + name] for name in DELTA_FIELDS),
         )  # fmt: skip
         self._shards = (a["chunk_bounds"], a["shard_chunks"])
         self._work = (
@@ -689,6 +738,190 @@ class Engine:
         rate = atomics.cycles_per_second()
         return {f"actor{k}": self.control.counters(k, rate) for k in range(self.actors)}
 
+    # -- changing the graph ------------------------------------------------
+
+    def associate(self, sources, targets, weights):
+        """Set the weights of associations, creating those that do not exist.
+
+        The change is in place for every later spread. Associations the
+        graph has change weight in the shards where they live, written by
+        the actors that own them; new ones go into each shard's delta,
+        which spreads read beside the CSR. When a delta runs out of room
+        the engine merges it into a new CSR (restarting its actors once).
+
+        Parameters
+        ----------
+        sources, targets : array_like of int
+            The associations ``sources[i] -> targets[i]``, each pair once.
+        weights : array_like of float
+            Their new weights: finite, and non-negative unless the graph is
+            signed. Of parallel edges, the first takes the weight.
+
+        Returns
+        -------
+        dict
+            ``updated`` (associations that existed), ``created``, and
+            ``merged`` (whether the delta was merged into the CSR).
+
+        Raises
+        ------
+        UnknownNodeError, GraphError
+            Before anything changes.
+        """
+        src, dst, weight = self._checked_updates(sources, targets, weights)
+        with self._lock:
+            self._check_open()
+            try:
+                return self._associate_locked(src, dst, weight)
+            except BaseException:
+                self._abandon_spread()
+                raise
+
+    def _checked_updates(self, sources, targets, weights):
+        from .errors import GraphError, UnknownNodeError
+
+        src = np.asarray(sources)
+        dst = np.asarray(targets)
+        weight = np.asarray(weights, np.float64)
+        if not (src.ndim == dst.ndim == weight.ndim == 1) or not (
+            src.size == dst.size == weight.size
+        ):
+            raise GraphError(
+                "sources, targets and weights must be one-dimensional and of one "
+                f"length, got shapes {src.shape}, {dst.shape}, {weight.shape}"
+            )
+        n = self.graph.num_nodes
+        for name, ids in (("sources", src), ("targets", dst)):
+            if ids.size and ids.dtype.kind not in "iu":
+                raise GraphError(f"{name} must be integer node ids, got {ids.dtype}")
+            bad = (ids < 0) | (ids >= n)
+            if bad.any():
+                at = int(np.flatnonzero(bad)[0])
+                raise UnknownNodeError(
+                    f"{name}[{at}] is {ids[at]}; the graph has nodes 0 .. {n - 1}"
+                )
+        low = -np.inf if self.graph.signed else 0.0
+        bad = ~(np.isfinite(weight) & (weight >= low))
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            rule = "finite" if self.graph.signed else "finite and >= 0"
+            raise GraphError(f"weights[{at}] is {weight[at]}; weights must be {rule}")
+        src = src.astype(np.int64)
+        dst = dst.astype(np.int64)
+        order = np.lexsort((dst, src))
+        src, dst = src[order], dst[order]
+        repeated = (src[1:] == src[:-1]) & (dst[1:] == dst[:-1])
+        if repeated.any():
+            at = int(np.flatnonzero(repeated)[0])
+            raise GraphError(f"the association {src[at]} -> {dst[at]} is given twice")
+        with np.errstate(over="ignore"):
+            weight32 = weight[order].astype(np.float32)
+        if not np.isfinite(weight32).all():
+            raise GraphError("a weight overflows float32")
+        return src, dst, weight32
+
+    def _associate_locked(self, src, dst, weight):
+        graph = self.graph
+        found = np.empty(src.size, np.int64)
+        updated = int(
+            graph_updates.find_edges(graph.indptr, graph.indices, src, dst, found)
+        )
+        merged = self._graph_like(
+            *graph_updates.merged_csr(
+                graph.indptr, graph.indices, graph.weights, src, dst, weight, found
+            )
+        )
+        a = self.arrays
+        shard_nodes = a["chunk_bounds"][a["shard_chunks"]]
+        in_order = np.lexsort((src, dst))
+        new = np.stack(
+            [
+                graph_updates.new_pairs_per_range(src, found, shard_nodes),
+                graph_updates.new_pairs_per_range(
+                    dst[in_order], found[in_order], shard_nodes
+                ),
+            ],
+            axis=1,
+        )
+        room = np.diff(self.delta_bounds)[:, None]
+        report = {"updated": updated, "created": src.size - updated, "merged": False}
+        if ((self.delta_used + new) > room).any():
+            log.debug("merging the delta into the CSR (%d edges)", merged.num_edges)
+            self._replace_graph(merged)
+            report["merged"] = True
+            return report
+        for first in range(0, src.size, UPDATE_BATCH):
+            last = min(first + UPDATE_BATCH, src.size)
+            self._send_updates(src[first:last], dst[first:last], weight[first:last])
+        self.delta_used += new
+        a["degree_ptr"][:] = merged.indptr
+        self.graph = merged
+        self._driver_graph = merged.kernel_arrays()
+        return report
+
+    def _graph_like(self, indptr, indices, weights):
+        """A graph with this one's labels and sign over new arrays."""
+        graph = Graph(
+            indptr, indices, weights, validate=False, signed=self.graph.signed
+        )
+        graph.labels = self.graph.labels
+        graph._label_index = self.graph._label_index
+        return graph
+
+    def _send_updates(self, src, dst, weight):
+        """Have each shard's owner apply one batch of updates (sorted)."""
+        a = self.arrays
+        count = src.size
+        a["upd_row"][:count] = src
+        a["upd_other"][:count] = dst
+        a["upd_weight"][:count] = weight
+        order = np.lexsort((src, dst))
+        a["upd_in_row"][:count] = dst[order]
+        a["upd_in_other"][:count] = src[order]
+        a["upd_in_weight"][:count] = weight[order]
+        message = {
+            "op": "associate",
+            "count": int(count),
+            "regions": self.delta_bounds.tolist(),
+            "used": self.delta_used.tolist(),
+        }
+        if not self._processes:
+            bounds = a["chunk_bounds"][a["shard_chunks"]]
+            for k in range(self.actors):
+                lo, hi = int(bounds[k]), int(bounds[k + 1])
+                if actor_process.apply_updates(a, k, lo, hi, message) < 0:
+                    raise EngramError(f"shard {k}'s delta overflowed")
+            return
+        for index in (control.DONE,):
+            self.ctl[index] = 0
+        self._send(msgpack.packb(message))
+        self._wait_done()
+        self._completed = self._sequence
+        for k in range(self.actors):
+            if self.control.actor(k, control.A_STATUS) != control.STATUS_OK:
+                raise EngramError(f"actor {k} could not apply the updates")
+
+    def _replace_graph(self, graph):
+        """Serve ``graph`` instead: new segments, actors started afresh."""
+        self._stop_actors()
+        if self._processes:
+            raise EngramError(
+                f"could not stop actor processes {[p.pid for p in self._processes]}"
+            )
+        self._segments.close()
+        self._segments = None
+        self.graph = graph
+        self._sequence = 0
+        self._completed = 0
+        self._broken = None
+        self._build()
+        if self._fork:
+            self._start_actors()
+        else:
+            actor_process.fill_shard(
+                self.arrays, graph, graph.reverse(), 0, graph.num_nodes, True
+            )
+
     def _hand_over_edges(self):
         """Frontier out-edges from which a wave goes to the actors."""
         if not self._processes:
@@ -844,6 +1077,11 @@ class Engine:
         with self._lock:
             if self._closed:
                 raise EngineClosedError("the engine is closed")
+            if self.delta_used.any():
+                # The segments hold the graph as built plus a delta; start
+                # afresh from the merged graph.
+                self._replace_graph(self.graph)
+                return
             self._stop_actors()
             if self._processes:
                 raise EngramError(

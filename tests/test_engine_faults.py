@@ -74,7 +74,12 @@ def test_close_removes_segments_and_stops_actors(small_graph):
     engine = Engine(small_graph, actors=3)
     names = engine._segments.names
     processes = list(engine._processes)
-    assert sorted(part.rsplit("-", 1)[1] for part in names) == ["ctl", "graph", "state"]
+    assert sorted(part.rsplit("-", 1)[1] for part in names) == [
+        "ctl",
+        "delta",
+        "graph",
+        "state",
+    ]
     assert all(os.path.exists(f"{SHM_DIR}/{name}") for name in names)
     assert all(process.is_alive() for process in processes)
     engine.close()
@@ -349,7 +354,7 @@ def test_killed_driver_takes_its_actors_and_leaves_segments_to_cleanup(
         driver, actor_pids = _start_driver(stderr)
         try:
             names = segments_of(driver.pid)
-            assert len(names) == 3 and len(actor_pids) == 2
+            assert len(names) == 4 and len(actor_pids) == 2
             assert not any(exited(pid) for pid in actor_pids)
             if whole_group:
                 # kill -9 of the job: the resource tracker dies too, so
@@ -396,7 +401,7 @@ def test_sweep_stale_removes_what_a_killed_driver_left(tmp_path):
         driver.stdout.close()
     assert wait_until(lambda: all(exited(pid) for pid in actor_pids), 5.0)
     left = segments_of(driver.pid)
-    assert len(names) == 3 and set(left) <= set(names)
+    assert len(names) == 4 and set(left) <= set(names)
     removed = segments.sweep_stale()
     assert set(left) <= set(removed)
     assert segments_of(driver.pid) == []
@@ -412,11 +417,11 @@ def test_too_little_shared_memory_is_refused_before_anything_exists(
     monkeypatch.setattr(segments, "free_bytes", lambda path=SHM_DIR: 4096)
     with pytest.raises(
         ShmSpaceError,
-        match=r"shared memory segments graph, state, ctl: [\d,]+ bytes \([\d.]+ "
+        match=r"shared memory segments graph, delta, state, ctl: [\d,]+ bytes \([\d.]+ "
         r"MiB\) requested but only 4,096 bytes \(4\.0 KiB\) free in /dev/shm",
     ) as refused:
         Engine(small_graph, actors=2)
-    assert refused.value.parts == ("graph", "state", "ctl")
+    assert refused.value.parts == ("graph", "delta", "state", "ctl")
     assert refused.value.free == 4096
     assert refused.value.requested > 4096
     assert segments_of(os.getpid()) == []
@@ -433,7 +438,7 @@ def test_shared_memory_filling_up_part_way_leaves_nothing(small_graph, monkeypat
     monkeypatch.setattr(segments, "free_bytes", free_bytes)
     with pytest.raises(
         ShmSpaceError,
-        match=r"shared memory segment state: [\d,]+ bytes .*requested \(of which "
+        match=r"shared memory segment delta: [\d,]+ bytes .*requested \(of which "
         r"[\d,]+ for earlier segments, not yet written\) but only 100 bytes free",
     ):
         Engine(small_graph, actors=2)

@@ -509,7 +509,7 @@ def test_sigterm_to_the_driver(tmp_path, spreading, exit_on_sigterm):
         driver, actor_pids = _start_driver(stderr, spreading, exit_on_sigterm)
         try:
             names = segments_of(driver.pid)
-            assert len(names) == 3 and len(actor_pids) == 2
+            assert len(names) == 4 and len(actor_pids) == 2
             if spreading:
                 time.sleep(0.2)
             os.kill(driver.pid, signal.SIGTERM)

@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 
 from . import neural
-from .pulse_waves import chunk_touched, clear_frontier
+from .pulse_waves import chunk_touched, clear_frontier, in_edges_of, pulled
 
 
 @nb.njit(cache=True, nogil=True)
@@ -97,9 +97,10 @@ def settle_cues(cue_ids, cue_x, bounds, chunk_first, chunk_last, acc, state,
 
 
 @nb.njit(cache=True, nogil=True)
-def pull_chunk(c, cycle, in_indptr, in_sources, in_weights, bounds, emit_now,
-               acc, reached, state, nstate, touched, tcnt, fids, fout, fcnt,
-               emit_next, dynamics, gains, block, logs, indptr):  # fmt: skip
+def pull_chunk(c, cycle, in_indptr, in_sources, in_weights, delta_in, bounds,
+               emit_now, acc, reached, state, nstate, touched, tcnt, fids,
+               fout, fcnt, emit_next, dynamics, gains, block, logs,
+               indptr):  # fmt: skip
     """Run cycle ``cycle`` over chunk ``c`` by pulling: sum each node's
     in-edges weighted by what their sources emit (in in-edge order, which
     is the push's order), then integrate the nodes whose input is not
@@ -109,9 +110,7 @@ def pull_chunk(c, cycle, in_indptr, in_sources, in_weights, bounds, emit_now,
     driven = reached[first:last]
     n_driven = 0
     for v in range(first, last):
-        x = np.float32(0)
-        for e in range(in_indptr[v], in_indptr[v + 1]):
-            x += emit_now[in_sources[e]] * in_weights[e]
+        x = pulled(v, in_indptr, in_sources, in_weights, delta_in, emit_now)
         if x != 0:
             acc[v] = x
             driven[n_driven] = v
@@ -120,7 +119,7 @@ def pull_chunk(c, cycle, in_indptr, in_sources, in_weights, bounds, emit_now,
         cycle, driven, n_driven, acc, bounds, c, c + 1, state, nstate, touched,
         tcnt, fids, fout, fcnt, emit_next, dynamics, gains, block, logs, indptr,
     )  # fmt: skip
-    return emitting, edges, np.int64(in_indptr[last] - in_indptr[first])
+    return emitting, edges, in_edges_of(in_indptr, delta_in, first, last)
 
 
 @nb.njit(cache=True, nogil=True)

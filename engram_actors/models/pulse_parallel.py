@@ -14,7 +14,8 @@ The actors' kernels take their arrays in tuples (the engine builds them
 once; the driver's own kernels take arrays one by one, see
 :func:`inline_waves`)::
 
-    graph  = (indptr, indices, weights, in_indptr, in_sources, in_weights)
+    graph  = (indptr, indices, weights, in_indptr, in_sources, in_weights,
+              degree_ptr, delta_out, delta_in)
     shards = (chunk_bounds, shard_chunks)
     work   = (state, acc, emit, fids, fout, fcnt, touched, tcnt, reached,
               scratch)
@@ -298,12 +299,14 @@ def _meet(ctl, actor, actors, cycle):
 
 
 @nb.njit(cache=True, nogil=True)
-def _push_shared_chunk(c, indptr, indices, weights, bounds, fids, fout, fcnt,
-                       acc, reached, ctl, shard_first_node, actors):  # fmt: skip
+def _push_shared_chunk(c, indptr, indices, weights, delta_out, bounds, fids,
+                       fout, fcnt, acc, reached, ctl, shard_first_node,
+                       actors):  # fmt: skip
     """Push the frontier listed in chunk ``c`` along whole rows, adding into
     any shard with atomic float adds. The add that turns a slot non-zero
     claims the node: it appends it to its owner's reached list. Returns
     (edges followed, compare-and-swap retries)."""
+    d_start, d_count, d_other, d_weight = delta_out
     followed = 0
     retries = 0
     first = bounds[c]
@@ -312,19 +315,30 @@ def _push_shared_chunk(c, indptr, indices, weights, bounds, fids, fout, fcnt,
         out = fout[i]
         start = indptr[u]
         stop = indptr[u + np.uint32(1)]
-        followed += np.int64(stop - start)
+        followed += np.int64(stop - start) + d_count[u]
         for e in range(start, stop):
-            contribution = out * weights[e]
-            if contribution != 0:
-                v = indices[e]
-                old, tries = atomics.add_f32(acc, v, contribution)
-                retries += tries
-                if old == 0:
-                    owner = range_holding(shard_first_node, actors, v)
-                    line = control.actor_base(owner) + control.A_CLAIMED
-                    position = atomics.fetch_add(ctl, line, 1)
-                    reached[shard_first_node[owner] + position] = v
+            retries += _add_claiming(acc, indices[e], out * weights[e], ctl,
+                                     reached, shard_first_node, actors)  # fmt: skip
+        first_extra = np.int64(d_start[u])
+        for j in range(first_extra, first_extra + d_count[u]):
+            retries += _add_claiming(acc, d_other[j], out * d_weight[j], ctl,
+                                     reached, shard_first_node, actors)  # fmt: skip
     return followed, retries
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _add_claiming(acc, v, contribution, ctl, reached, shard_first_node, actors):
+    """Add one contribution atomically; the add that turns the slot
+    non-zero lists ``v`` with its owner. Returns the CAS retries."""
+    if contribution == 0:
+        return 0
+    old, tries = atomics.add_f32(acc, v, contribution)
+    if old == 0:
+        owner = range_holding(shard_first_node, actors, v)
+        line = control.actor_base(owner) + control.A_CLAIMED
+        position = atomics.fetch_add(ctl, line, 1)
+        reached[shard_first_node[owner] + position] = v
+    return tries
 
 
 @nb.njit(cache=True, nogil=True)
@@ -366,7 +380,8 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
     with ``max_hops`` the last cycle. Returns ``control.STATUS_OK`` or
     ``control.STATUS_ABORTED``.
     """
-    indptr, indices, weights, in_indptr, in_sources, in_weights = graph
+    (indptr, indices, weights, in_indptr, in_sources, in_weights, degree_ptr,
+     delta_out, delta_in) = graph  # fmt: skip
     bounds, shard_chunks = shards
     state, acc, emit, fids, fout, fcnt, touched, tcnt, reached, scratch = work
     nodes, activation, first_hop = result
@@ -395,14 +410,14 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
         fired, fire_edges = neural_waves.settle_cues(
             cue_ids, cue_x, bounds, first_chunk, last_chunk, acc, state,
             nstate, touched, tcnt, fids[1], fout[1], fcnt[1], emit[1],
-            dynamics, gains, block, logs, indptr,
+            dynamics, gains, block, logs, degree_ptr,
         )  # fmt: skip
     elif start_wave == 0:
         fired, fire_edges = settle_cues(
             cue_ids, cue_x, bounds, first_chunk, last_chunk, acc, state, touched,
             tcnt, fids[1], fout[1], fcnt[1], emit[1],
             _threshold_of(0, max_hops, threshold), refractory_waves, decay,
-            indptr, fan_normalize,
+            degree_ptr, fan_normalize,
         )  # fmt: skip
     if start_wave == 0:
         ctl[base + control.A_FIRED] = fired
@@ -427,6 +442,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
             n_reached, followed = push_owned(
                 indptr, indices, weights, bounds, num_chunks, fids[now],
                 fout[now], fcnt[now], lo, hi, acc, own_reached, push_flags,
+                delta_out,
             )  # fmt: skip
             pulse.sort_ids(own_reached, n_reached, own_scratch, id_bits)
             if is_neural:
@@ -435,14 +451,14 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                     wave, own_reached, n_reached, acc, bounds, first_chunk,
                     last_chunk, state, nstate, touched, tcnt, fids[after],
                     fout[after], fcnt[after], emit[after], dynamics, gains,
-                    block, logs, indptr,
+                    block, logs, degree_ptr,
                 )  # fmt: skip
             else:
                 fired, fire_edges = settle_reached(
                     wave, own_reached, n_reached, acc, bounds, first_chunk,
                     last_chunk, state, touched, tcnt, fids[after],
                     fout[after], fcnt[after], emit[after], wave_threshold,
-                    refractory_waves, decay, indptr, fan_normalize,
+                    refractory_waves, decay, degree_ptr, fan_normalize,
                 )  # fmt: skip
             ctl[base + control.A_EDGES] += followed
             ctl[base + control.A_PUSH_WAVES] += 1
@@ -452,7 +468,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                 if chunk < 0:
                     break
                 followed, retries = _push_shared_chunk(
-                    chunk, indptr, indices, weights, bounds, fids[now],
+                    chunk, indptr, indices, weights, delta_out, bounds, fids[now],
                     fout[now], fcnt[now], acc, reached, ctl, shard_first_node,
                     actors,
                 )  # fmt: skip
@@ -471,7 +487,7 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                 wave, own_reached, n_reached, acc, bounds, first_chunk,
                 last_chunk, state, touched, tcnt, fids[after], fout[after],
                 fcnt[after], emit[after], wave_threshold,
-                refractory_waves, decay, indptr, fan_normalize,
+                refractory_waves, decay, degree_ptr, fan_normalize,
             )  # fmt: skip
             ctl[base + control.A_PUSH_WAVES] += 1
         else:
@@ -482,17 +498,19 @@ def actor_spread(actor, actors, ctl, deques, graph, shards, work, result, model,
                     break
                 if is_neural:
                     chunk_fired, chunk_edges, read = neural_waves.pull_chunk(
-                        chunk, wave, in_indptr, in_sources, in_weights, bounds,
+                        chunk, wave, in_indptr, in_sources, in_weights, delta_in,
+                        bounds,
                         emit[now], acc, reached, state, nstate, touched, tcnt,
                         fids[after], fout[after], fcnt[after], emit[after],
-                        dynamics, gains, block, logs, indptr,
+                        dynamics, gains, block, logs, degree_ptr,
                     )  # fmt: skip
                 else:
                     chunk_fired, chunk_edges, read = pull_chunk(
-                        chunk, wave, in_indptr, in_sources, in_weights, bounds,
+                        chunk, wave, in_indptr, in_sources, in_weights, delta_in,
+                        bounds,
                         emit[now], state, touched, tcnt, fids[after],
                         fout[after], fcnt[after], emit[after],
-                        wave_threshold, refractory_waves, decay, indptr,
+                        wave_threshold, refractory_waves, decay, degree_ptr,
                         fan_normalize,
                     )  # fmt: skip
                 fired += chunk_fired

@@ -100,7 +100,7 @@ def settle_cues(
 @nb.njit(cache=True, nogil=True)
 def push_owned(
     indptr, indices, weights, bounds, num_chunks, fids, fout, fcnt, lo, hi,
-    acc, reached, listed,
+    acc, reached, listed, delta_out,
 ):  # fmt: skip
     """Push a wave's frontier into the destinations ``lo .. hi - 1``.
 
@@ -108,8 +108,12 @@ def push_owned(
     only the out-edges into the range, which sit together in each sorted
     row. Appends each destination that first receives activation in this
     wave to ``reached`` (unsorted; ``listed`` as for
-    :func:`.pulse.push_sparse`). Returns (reached count, edges followed).
+    :func:`.pulse.push_sparse`). ``delta_out`` is the forward delta (start,
+    count, destination, weight; see :mod:`.graph_updates`): a source's
+    delta row follows its base row. Returns (reached count, edges
+    followed).
     """
+    d_start, d_count, d_other, d_weight = delta_out
     guard = listed.shape[0] > 0
     n_reached = 0
     followed = 0
@@ -145,6 +149,23 @@ def push_owned(
                 contribution = out * weights[e]
                 if contribution != 0:
                     v = indices[e]
+                    if acc[v] == 0 and (not guard or listed[v] == 0):
+                        if guard:
+                            listed[v] = 1
+                        reached[n_reached] = v
+                        n_reached += 1
+                    acc[v] += contribution
+            extra = d_count[u]
+            if extra == 0:
+                continue
+            first_extra = np.int64(d_start[u])
+            for j in range(first_extra, first_extra + extra):
+                v = d_other[j]
+                if v < lo or v >= hi:
+                    continue
+                followed += 1
+                contribution = out * d_weight[j]
+                if contribution != 0:
                     if acc[v] == 0 and (not guard or listed[v] == 0):
                         if guard:
                             listed[v] = 1
@@ -204,18 +225,59 @@ def clear_frontier(bounds, chunk_first, chunk_last, fids, fcnt, emit):
         fcnt[c] = 0
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def pulled(v, in_indptr, in_sources, in_weights, delta_in, emit_now):
+    """What node ``v`` receives in a pull wave: its in-edges weighted by
+    what their sources emit, sources ascending. A node with in-edges in the
+    delta merges them with its base in-row by source, which is the order
+    of the merged graph (a new association is never a pair the base has).
+    """
+    d_start, d_count, d_other, d_weight = delta_in
+    x = np.float32(0)
+    start = in_indptr[v]
+    stop = in_indptr[v + 1]
+    extra = d_count[v]
+    if extra == 0:
+        for e in range(start, stop):
+            x += emit_now[in_sources[e]] * in_weights[e]
+        return x
+    j = np.int64(d_start[v])
+    j_stop = j + np.int64(extra)
+    e = np.int64(start)
+    stop = np.int64(stop)
+    while e < stop or j < j_stop:
+        if j >= j_stop or (e < stop and in_sources[e] < d_other[j]):
+            x += emit_now[in_sources[e]] * in_weights[e]
+            e += 1
+        else:
+            x += emit_now[d_other[j]] * d_weight[j]
+            j += 1
+    return x
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def in_edges_of(in_indptr, delta_in, first, last):
+    """In-edges of nodes ``first .. last - 1``, the delta's included."""
+    edges = np.int64(in_indptr[last] - in_indptr[first])
+    d_count = delta_in[1]
+    for v in range(first, last):
+        edges += d_count[v]
+    return edges
+
+
 @nb.njit(cache=True, nogil=True)
 def pull_chunk(
-    c, wave, in_indptr, in_sources, in_weights, bounds, emit_now, state,
-    touched, tcnt, fids, fout, fcnt, emit_next, threshold, refractory_waves,
-    decay, indptr, fan_normalize,
+    c, wave, in_indptr, in_sources, in_weights, delta_in, bounds, emit_now,
+    state, touched, tcnt, fids, fout, fcnt, emit_next, threshold,
+    refractory_waves, decay, indptr, fan_normalize,
 ):  # fmt: skip
     """Run a pull wave over chunk ``c``: sum each node's in-edges weighted
     by what their sources emit now, then settle the node. Writes
     ``emit_next`` for every node of the chunk (zero where silent), so the
     chunk needs no clearing; after the last wave (``threshold`` infinite,
     nobody fires) it only clears what the chunk listed before. Returns
-    (nodes that fire, their out-edges, in-edges read)."""
+    (nodes that fire, their out-edges, in-edges read). ``indptr`` serves
+    for out-degrees only: the merged graph's, delta included."""
     edges = 0
     first = bounds[c]
     last = bounds[c + 1]
@@ -223,9 +285,7 @@ def pull_chunk(
     if threshold == np.inf:
         clear_frontier(bounds, c, c + 1, fids, fcnt, emit_next)
         for v in range(first, last):
-            x = np.float32(0)
-            for e in range(in_indptr[v], in_indptr[v + 1]):
-                x += emit_now[in_sources[e]] * in_weights[e]
+            x = pulled(v, in_indptr, in_sources, in_weights, delta_in, emit_now)
             if x != 0:
                 node = state[v]
                 node.total += x
@@ -233,11 +293,9 @@ def pull_chunk(
                     node.first_hop = wave
                     touched[first + tcnt[c]] = v
                     tcnt[c] += 1
-        return 0, 0, np.int64(in_indptr[last] - in_indptr[first])
+        return 0, 0, in_edges_of(in_indptr, delta_in, first, last)
     for v in range(first, last):
-        x = np.float32(0)
-        for e in range(in_indptr[v], in_indptr[v + 1]):
-            x += emit_now[in_sources[e]] * in_weights[e]
+        x = pulled(v, in_indptr, in_sources, in_weights, delta_in, emit_now)
         out = np.float32(0)
         if x != 0:
             reached_first, fires = fold(state[v], x, wave, threshold, refractory_waves)
@@ -252,7 +310,7 @@ def pull_chunk(
                 edges += np.int64(indptr[v + 1] - indptr[v])
         emit_next[v] = out
     fcnt[c] = count
-    return count, edges, np.int64(in_indptr[last] - in_indptr[first])
+    return count, edges, in_edges_of(in_indptr, delta_in, first, last)
 
 
 @nb.njit(cache=True, nogil=True)
