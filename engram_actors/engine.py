@@ -313,6 +313,9 @@ class Engine:
         self._starting = False
         self._segments = None
         self._broken = None  # why the engine cannot spread, or None
+        # Whether the shards may differ from self.graph (an interrupted
+        # associate): restart() then rebuilds them.
+        self._graph_dirty = False
         self._closed = False
         self._spreads = 0  # spreads run; seeds the actors' victim choice
         self._owner_pid = os.getpid()  # the driver: the only process that spreads
@@ -519,7 +522,7 @@ class Engine:
         # The actors filled the segments; map every page into the driver
         # too, so that its first spreads over a large graph do not stop at
         # a page fault for each node they touch.
-        for part in ("state", "ctl"):
+        for part in ("delta", "state", "ctl"):
             self._segments[part].prefault(write=True)
         self._drain_logs()
         log.debug("engine started: %d actors, %d chunks", self.actors,
@@ -774,7 +777,13 @@ class Engine:
             try:
                 return self._associate_locked(src, dst, weight)
             except BaseException:
+                # The shards may hold part of the change and the driver's
+                # graph none of it: refuse to spread until a restart
+                # rebuilds the shards from the graph as it was.
                 self._abandon_spread()
+                self._graph_dirty = True
+                if self._broken is None:
+                    self._broken = "interrupted while changing the graph"
                 raise
 
     def _checked_updates(self, sources, targets, weights):
@@ -908,8 +917,9 @@ class Engine:
             raise EngramError(
                 f"could not stop actor processes {[p.pid for p in self._processes]}"
             )
-        self._segments.close()
-        self._segments = None
+        if self._segments is not None:
+            self._segments.close()
+            self._segments = None
         self.graph = graph
         self._sequence = 0
         self._completed = 0
@@ -1077,10 +1087,11 @@ class Engine:
         with self._lock:
             if self._closed:
                 raise EngineClosedError("the engine is closed")
-            if self.delta_used.any():
-                # The segments hold the graph as built plus a delta; start
-                # afresh from the merged graph.
+            if self.delta_used.any() or self._graph_dirty:
+                # The segments hold the graph as built plus a delta, or part
+                # of an interrupted change: start afresh from the graph.
                 self._replace_graph(self.graph)
+                self._graph_dirty = False
                 return
             self._stop_actors()
             if self._processes:
