@@ -8,7 +8,7 @@ along the edges in waves; the result tells which memories light up.
 import logging
 
 from . import generators, io, reference
-from .config import SpreadConfig
+from .config import NeuralConfig, SpreadConfig
 from .engine import ActorDiedError, Engine, EngineClosedError
 from .errors import (
     ConfigError,
@@ -19,18 +19,28 @@ from .errors import (
     UnknownNodeError,
 )
 from .graph import Graph
-from .result import SpreadResult, SpreadStats
+from .hippocampus import Episode, Hippocampus, HippocampusConfig
+from .memory import ConsolidationConfig, Memory, Recall
+from .result import NeuralResult, SpreadResult, SpreadStats
 
 __all__ = [
     "ActorDiedError",
+    "ConsolidationConfig",
     "Engine",
     "EngineClosedError",
     "ConfigError",
     "CueError",
     "EngramError",
+    "Episode",
     "Graph",
     "GraphError",
     "GraphFormatError",
+    "Hippocampus",
+    "HippocampusConfig",
+    "Memory",
+    "NeuralConfig",
+    "NeuralResult",
+    "Recall",
     "SpreadConfig",
     "SpreadResult",
     "SpreadStats",
