@@ -476,6 +476,92 @@ def _print_top(result, graph, k):
         print(f"{rank:>4}  {node:>10}  {activation:>12.6g}  {hop:>3}{label}")
 
 
+def _parse_nodes(text):
+    """``NODE[=ACTIVATION],NODE[=ACTIVATION],...`` for an episode or a cue."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty node in the list")
+    return [_parse_cue(item) for item in items]
+
+
+def cmd_memory(args):
+    """Encode episodes, consolidate them into the graph, recall from cues."""
+    from .hippocampus import HippocampusConfig
+    from .memory import ConsolidationConfig, Memory
+    from .sources import open_graph
+
+    graph = open_graph(args.graph, signed=args.signed)
+    consolidation = ConsolidationConfig(
+        learning_rate=args.learning_rate, window_ms=args.window_ms, seed=args.seed
+    )
+    hippocampus = HippocampusConfig(seed=args.seed)
+    report = {"episodes": [], "consolidation": None, "recalls": []}
+    with Memory(graph, args.actors, hippocampus=hippocampus,
+                consolidation=consolidation) as memory:  # fmt: skip
+        for items in args.episode or []:
+            episode = {}
+            for node, activation in items:
+                episode[graph.node_id(_cue_key(graph, node))] = activation
+            index = memory.encode(episode)
+            report["episodes"].append(
+                {"index": index, "nodes": sorted(episode),
+                 "priority": float(memory.hippocampus.priorities[index])}
+            )  # fmt: skip
+        if args.consolidate:
+            done = memory.consolidate(args.consolidate)
+            done["replayed"] = {str(k): v for k, v in done["replayed"].items()}
+            done["recall_error"] = {str(k): v for k, v in done["recall_error"].items()}
+            report["consolidation"] = done
+        for items in args.recall or []:
+            cue = {_cue_key(graph, node): activation for node, activation in items}
+            recall = memory.recall(cue)
+            entry = {
+                "cue": {str(k): v for k, v in cue.items()},
+                "episode": recall.completion.index,
+                "match": recall.completion.match,
+                "spread_from": sorted(recall.cues),
+                "result": recall.result.to_dict(k=args.top),
+            }
+            report["recalls"].append(entry)
+        if args.save:
+            from . import io
+
+            io.save(memory.graph, args.save)
+            report["saved"] = {"path": args.save, "edges": memory.graph.num_edges}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    for episode in report["episodes"]:
+        print(
+            f"episode {episode['index']}: {len(episode['nodes'])} nodes, "
+            f"priority {episode['priority']:.3f}"
+        )
+    done = report["consolidation"]
+    if done is not None:
+        print(
+            f"consolidated: {done['replays']} replays ({done['compression']:.1f}x "
+            f"compressed), {done['updated']} associations strengthened, "
+            f"{done['created']} created"
+            + (", delta merged into the graph" if done["merged"] else "")
+        )
+    for recall in report["recalls"]:
+        found = (
+            f"episode {recall['episode']} (match {recall['match']:.2f})"
+            if recall["episode"] >= 0
+            else "no stored episode"
+        )
+        print(f"recall {','.join(recall['cue'])}: {found}")
+        for entry in recall["result"]["top"]:
+            name = entry.get("label", entry["id"])
+            print(f"  {entry['activation']:10.4f}  {name}")
+        memory_items = recall["result"].get("working_memory", [])
+        if memory_items:
+            names = [str(item.get("label", item["id"])) for item in memory_items]
+            print(f"  working memory: {', '.join(names)}")
+    if args.save:
+        print(f"saved the consolidated graph to {args.save}")
+
+
 def cmd_demo(args):
     from .demo import run_demo
 
@@ -591,6 +677,48 @@ def build_parser():
     _add_spread_options(p)
     _add_runner_options(p)
     p.set_defaults(run=cmd_spread, check=functools.partial(_check_model_options, p))
+
+    p = commands.add_parser(
+        "memory",
+        help="encode episodes, consolidate them into the graph, recall from cues",
+    )
+    p.add_argument("graph", help=source_help)
+    p.add_argument("--signed", action="store_true", help=signed_help)
+    p.add_argument(
+        "-e",
+        "--episode",
+        action="append",
+        type=_parse_nodes,
+        metavar="NODE[=A],NODE[=A],...",
+        help="an episode to encode: nodes (labels or ids) in the order they "
+        "were active; repeat for more",
+    )
+    p.add_argument(
+        "--consolidate",
+        type=_int_in(0, 10_000_000),
+        default=0,
+        metavar="REPLAYS",
+        help="replays of the stored episodes into the graph (by priority)",
+    )
+    p.add_argument(
+        "-r",
+        "--recall",
+        action="append",
+        type=_parse_nodes,
+        metavar="NODE[=A],...",
+        help="a partial cue to recall from (after consolidation); repeat",
+    )
+    p.add_argument("--learning-rate", type=float, default=0.005,
+                   help="slow pathway's learning rate, 0.001 to 0.01")  # fmt: skip
+    p.add_argument("--window-ms", type=float, default=20.0,
+                   help="plasticity window on the compressed replay (ms)")  # fmt: skip
+    p.add_argument("--seed", type=_int_in(0), default=0)
+    p.add_argument("--top", type=_int_in(0), default=10)
+    p.add_argument("--save", metavar="PATH", help="write the consolidated graph")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--actors", type=_actor_count, default=None,
+                   help="actor processes of the engine")  # fmt: skip
+    p.set_defaults(run=cmd_memory)
 
     p = commands.add_parser("demo", help="the main job on a built-in graph")
     p.add_argument("--nodes", type=int, default=1_000_000)
