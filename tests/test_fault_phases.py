@@ -406,6 +406,120 @@ def test_ctrl_c_during_a_neural_spread_on_the_actors(big_graph, monkeypatch):
         )
 
 
+def _slow_updates(monkeypatch):
+    """Make every actor take 3 s over an ``associate`` command, so that a
+    fault lands while the shards are changing."""
+    real = actor_module.apply_updates
+
+    def apply_updates(*args, **kwargs):
+        time.sleep(3.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(actor_module, "apply_updates", apply_updates)
+
+
+def _some_updates(graph, count=5000, seed=9):
+    rng = np.random.default_rng(seed)
+    n = graph.num_nodes
+    keys = np.unique(rng.integers(0, n * n, count))
+    return keys // n, keys % n, rng.random(keys.size)
+
+
+def _check_unchanged_then_change(engine, graph, updates):
+    """After a restart the engine serves the graph as it was; a new
+    change then lands whole."""
+    assert engine.graph is graph
+    assert_same(
+        engine.spread({0: 1.0}, CHECK), reference.spread(graph, {0: 1.0}, CHECK)
+    )
+    engine.associate(*updates)
+    changed = engine.graph
+    assert changed.num_edges > graph.num_edges
+    cues = {0: 1.0, 9: 2.0}
+    assert_same(engine.spread(cues, CHECK), reference.spread(changed, cues, CHECK))
+    neural_cfg = NEURAL_CHECK
+    assert_same(
+        engine.spread(cues, neural_cfg),
+        reference.spread_neural(changed, cues, neural_cfg),
+    )
+
+
+@pytest.mark.slow
+def test_actor_killed_while_the_graph_changes(mid_graph, monkeypatch):
+    """Consolidation's write into the shards (Engine.associate) loses an
+    actor: a clear error, nothing half-applied served, and a restart
+    rebuilds the shards from the graph as it was."""
+    _slow_updates(monkeypatch)
+    updates = _some_updates(mid_graph)
+    with Engine(mid_graph, actors=2) as engine:
+        command = engine.ctl[control.COMMAND]
+        processes = list(engine._processes)
+
+        def kill():
+            os.kill(processes[1].pid, signal.SIGKILL)
+
+        with _Trigger(lambda: _command_out(engine, command), kill) as killer:
+            with pytest.raises(ActorDiedError, match=r"actor 1 \(pid \d+\) was killed"):
+                engine.associate(*updates)
+        assert time.monotonic() - killer.acted_at < DETECT_S
+        with pytest.raises(EngineClosedError, match="call restart"):
+            engine.spread({0: 1.0}, CHECK)
+        monkeypatch.undo()
+        engine.restart()
+        _check_unchanged_then_change(engine, mid_graph, updates)
+        names = engine._segments.names
+        processes = list(engine._processes)
+    assert_all_gone(names, processes)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_graph_changes(mid_graph, monkeypatch):
+    _slow_updates(monkeypatch)
+    updates = _some_updates(mid_graph)
+    with Engine(mid_graph, actors=2) as engine:
+        command = engine.ctl[control.COMMAND]
+        with _Trigger(lambda: _command_out(engine, command), _press_ctrl_c) as press:
+            with pytest.raises(KeyboardInterrupt):
+                engine.associate(*updates)
+        assert time.monotonic() - press.acted_at < INTERRUPT_S + 3.0
+        with pytest.raises(EngineClosedError, match="interrupted while changing"):
+            engine.spread({0: 1.0}, CHECK)
+        monkeypatch.undo()
+        engine.restart()
+        _check_unchanged_then_change(engine, mid_graph, updates)
+
+
+@pytest.mark.slow
+def test_actor_killed_during_consolidation(mid_graph, monkeypatch):
+    from engram_actors.memory import ConsolidationConfig, Memory
+
+    _slow_updates(monkeypatch)
+    with Memory(mid_graph, 2, consolidation=ConsolidationConfig()) as memory:
+        for first in range(0, 60, 6):
+            memory.encode({v: 1.0 for v in range(first, first + 6)})
+        engine = memory.engine
+        command = engine.ctl[control.COMMAND]
+        processes = list(engine._processes)
+        with _Trigger(
+            lambda: _command_out(engine, command),
+            lambda: os.kill(processes[0].pid, signal.SIGTERM),
+        ):
+            with pytest.raises(ActorDiedError, match="killed by SIGTERM"):
+                memory.consolidate(200)
+        assert memory.graph is mid_graph  # nothing of it was taken
+        monkeypatch.undo()
+        engine.restart()
+        report = memory.consolidate(200)
+        assert report["created"] > 0
+        cues = {0: 1.0}
+        assert_same(
+            memory.recall(cues).result,
+            reference.spread(
+                memory.graph, memory.recall(cues).cues, memory.spread_config
+            ),
+        )
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_the_survivors_are_stopped(big_graph, monkeypatch):
     """Ctrl-C while the engine stops its actors (after one died) keeps the
