@@ -261,3 +261,70 @@ def test_engine_rows_are_measured_once_the_engine_exists(monkeypatch):
         if record["workload"] == "recall":
             assert record["touched_median"] == reference["recall"]["touched_median"]
             assert record["edges_per_s"] > 0
+
+
+def test_neural_speed_writes_its_figures_on_a_tiny_graph(tmp_path):
+    import neural_speed
+
+    argv = ["--nodes", str(NODES), "--topologies", "random", "--blocks", "64"]
+    argv += ["--repeats", "1", "--wave-cues", "50", "--wave-sets", "3"]
+    argv += ["--recall-sets", "4", "--out", str(tmp_path)]
+    path = neural_speed.main(argv)
+    assert path.name.startswith("neural-") and path.suffix == ".json"
+    assert path.with_suffix(".md").read_text().startswith("# Neural model speed")
+    report = json.loads(path.read_text())
+    (kernel,) = report["kernel"]
+    assert kernel["nodes"] == 64 and kernel["bit_identical"]
+    assert kernel["vectorised_ns_per_node_step"] > 0 and kernel["speedup"] > 0
+    ops = report["asm"]["integrate_cycle"]
+    assert {"packed_ymm", "packed_xmm", "scalar_ss", "masked_stores"} <= set(ops)
+    assert report["asm"]["integrate_cycle_scalar"]["scalar_ss"] > 0
+    entry = report["topologies"]["random"]
+    assert entry["nodes"] == NODES
+    for workload in ("wave", "recall"):
+        found = entry["workloads"][workload]
+        assert found["engine_matches_reference"]
+        for runner in ("reference", "engine x2", "engine x2 actors"):
+            rows = found[runner]
+            assert set(rows) == {"neural", "pulse-t0", "pulse-matched"}
+            assert all(
+                row["edges"] > 0 and row["ns_per_edge"] > 0 for row in rows.values()
+            )
+            assert rows["neural"]["ratio_vs_pulse-matched"] > 0
+            assert rows["neural"]["ns_per_driven_node_cycle"] > 0
+
+
+def test_consolidation_curves_show_interleaving_protect_the_first_set(tmp_path):
+    import consolidation_curves
+
+    argv = ["--nodes", "600", "--episodes", "8", "--rounds", "3", "--replays", "120"]
+    report = consolidation_curves.main([*argv, "--actors", "1", "--out", str(tmp_path)])
+    assert (tmp_path / next(p.name for p in tmp_path.glob("*.json"))).exists()
+    assert report["a_after_b"]["interleaved"] > report["a_after_b"]["sequential"]
+    for mode in ("sequential", "interleaved"):
+        assert 10 <= report["curves"][mode]["compression"] <= 20
+        rows = report["curves"][mode]["rows"]
+        assert len(rows) == 1 + 2 * 3 and rows[0]["a"] < 0.1 < rows[3]["a"]
+
+
+def test_hippocampus_curves_write_their_figures_at_a_tiny_size(tmp_path):
+    import hippocampus_curves
+
+    argv = ["--ec-size", "128", "--num-nodes", "5000", "--shares", "0,0.5,1"]
+    argv += ["--pairs", "4", "--loads", "10,20", "--cues", "8", "--jobs", "1"]
+    argv += ["--out", str(tmp_path)]
+    path = hippocampus_curves.main(argv)
+    assert path.name.startswith("hippocampus-") and path.suffix == ".json"
+    report = json.loads(path.read_text())
+    overlaps = [row["input_overlap"] for row in report["separation"]]
+    assert overlaps == [0.0, 0.5, 1.0]
+    assert report["separation"][-1]["dg_overlap"] == 1.0
+    curves = {(r["kind"], r["separation"], r["rule"]) for r in report["capacity"]}
+    assert curves == set(hippocampus_curves.CONDITIONS) and len(curves) == 6
+    for row in report["capacity"]:
+        assert 0 <= row["accuracy"] <= 1 and row["tested"] == 8
+    assert "random, separation on, covariance" in report["capacity_at_0.9"]
+    assert len(report["summary"]) == 1 + 6
+    for name in ("separation", "capacity"):
+        drawn = Path(f"{path.with_suffix('')}-{name}.png")
+        assert drawn.exists() or "not drawn" in report["plots"][0]
