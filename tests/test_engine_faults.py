@@ -3,6 +3,7 @@ killed, too little shared memory. Every case checks that no segment and no
 process outlives it."""
 
 import gc
+import json
 import os
 import re
 import select
@@ -443,6 +444,84 @@ def test_shared_memory_filling_up_part_way_leaves_nothing(small_graph, monkeypat
     ):
         Engine(small_graph, actors=2)
     assert segments_of(os.getpid()) == []
+
+
+SMALL_TMPFS = textwrap.dedent(
+    """
+    import json, os, psutil
+    from multiprocessing import resource_tracker
+    from engram_actors import Engine, generators, reference
+    from shm.segments import ShmSpaceError
+
+    def children():
+        # The resource tracker lives as long as this process; not a leak.
+        tracker = resource_tracker._resource_tracker._pid
+        kids = psutil.Process().children(recursive=True)
+        return [c.pid for c in kids if c.pid != tracker and c.is_running()
+                and c.status() != psutil.STATUS_ZOMBIE]
+
+    out = {"mounted": os.statvfs("/dev/shm").f_blocks * os.statvfs("/dev/shm").f_frsize}
+    big = generators.generate("random", 300_000, seed=1)
+    try:
+        Engine(big, actors=2).close()
+        out["big"] = "started"
+    except ShmSpaceError as error:
+        out["big"] = str(error)
+    out["after_big"] = sorted(os.listdir("/dev/shm"))
+    out["children_after_big"] = children()
+    small = generators.generate("random", 2_000, seed=1)
+    with Engine(small, actors=2) as engine:
+        got = engine.spread({3: 1.0})
+    out["small_matches"] = (
+        got.activation.tolist() == reference.spread(small, {3: 1.0}).activation.tolist()
+    )
+    out["after_small"] = sorted(os.listdir("/dev/shm"))
+    out["children_after_small"] = children()
+    print(json.dumps(out))
+    """
+)
+
+
+def _can_mount_private_tmpfs():
+    try:
+        probe = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
+            capture_output=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _can_mount_private_tmpfs(),
+    reason="needs unshare and mount rights to put a small tmpfs on /dev/shm",
+)
+def test_a_real_small_tmpfs_refuses_a_big_graph_and_serves_a_small_one():
+    """/dev/shm is an 8 MiB tmpfs in a private mount namespace: a graph
+    that needs more is refused before anything exists, and one that fits
+    is served; nothing is left in that tmpfs either way."""
+    command = (
+        "mount -t tmpfs -o size=8m,mode=1777 tmpfs /dev/shm && "
+        f'exec "{sys.executable}" -c "$0"'
+    )
+    run = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", command,
+         SMALL_TMPFS],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["mounted"] == 8 * 2**20
+    assert re.search(
+        r"shared memory segments graph, delta, state, ctl: [\d,]+ bytes .* "
+        r"requested but only [\d,]+ bytes \([\d.]+ MiB\) free in /dev/shm",
+        out["big"],
+    ), out["big"]
+    assert out["after_big"] == [] and out["children_after_big"] == []
+    assert out["small_matches"] is True
+    assert out["after_small"] == [] and out["children_after_small"] == []
 
 
 def test_a_forked_child_cannot_spread_and_its_close_leaves_the_owner_running():
