@@ -5,12 +5,18 @@ import io
 import pathlib
 import re
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def test_readme_python_example_prints_what_it_shows():
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("number", [0, 1])
+def test_readme_python_example_prints_what_it_shows(number):
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2, "the README has two Python examples"
+    block = blocks[number]
     expected = []
     for line in block.splitlines():
         # An output is shown as a comment after the print or on the next line.
