@@ -534,7 +534,8 @@ def main(argv=None):
         report["asm"] = inspect_kernels(dynamics)
         ops = report["asm"]["integrate_cycle"]
         print(
-            f"asm integrate_cycle: {ops['packed_ymm']} packed ymm, "
+            f"asm integrate_cycle: {ops['packed_zmm']} packed zmm, "
+            f"{ops['packed_ymm']} packed ymm, "
             f"{ops['packed_xmm']} packed xmm, {ops['scalar_ss']} scalar float ops, "
             f"{ops['masked_stores']} masked stores"
         )
@@ -580,8 +581,9 @@ def markdown(report):
         scalar = report["asm"]["integrate_cycle_scalar"]
         lines += [
             "",
-            f"Freshly compiled `integrate_cycle`: {ops['packed_ymm']} packed "
-            f"float ops on ymm, {ops['packed_xmm']} on xmm, {ops['scalar_ss']} "
+            f"Freshly compiled `integrate_cycle`: {ops['packed_zmm']} packed "
+            f"float ops on zmm, {ops['packed_ymm']} on ymm, "
+            f"{ops['packed_xmm']} on xmm, {ops['scalar_ss']} "
             f"scalar (`...ss`), {ops['masked_stores']} masked stores "
             f"(`vmaskmovps`/`vpmaskmovd`); `integrate_cycle_scalar`: "
             f"{scalar['packed_ymm'] + scalar['packed_xmm']} packed, "

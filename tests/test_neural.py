@@ -425,7 +425,10 @@ def test_the_cycle_kernel_compiles_to_packed_vector_instructions():
     kernel(64, *a, *dynamics_of(NeuralConfig())[:7])
     asm = kernel.inspect_asm(kernel.signatures[0])
     packed = re.findall(r"\bv?(?:mul|add|sub)ps\b", asm)
+    # Selects: blends or bit masks on AVX2, or blends and moves under a
+    # mask register ({%k1}) where the CPU has AVX-512.
     selects = re.findall(r"\bv?(?:blendvps|pblendvb|andps|andnps|pand)\b", asm)
+    selects += re.findall(r"\bv(?:blendmps|pblendmd)\b|\{%k[1-7]\}", asm)
     assert packed and selects, "the cycle's node loop was not vectorised"
 
 
