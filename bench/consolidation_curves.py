@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -24,6 +25,9 @@ import numpy as np
 from engram_actors import generators
 from engram_actors.hippocampus import Episode
 from engram_actors.memory import ConsolidationConfig, Memory
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from records import run_metadata  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -118,16 +122,22 @@ def plot(report, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--nodes", type=int, default=2000)
-    parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--replays", type=int, default=200)
-    parser.add_argument("--learning-rate", type=float, default=0.01)
-    parser.add_argument("--actors", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    add = parser.add_argument
+    add("--nodes", type=int, default=2000, help="random graph nodes (2000)")
+    add("--episodes", type=int, default=20, help="episodes in each set (20)")
+    add("--rounds", type=int, default=8, help="rounds of replay per set (8)")
+    add("--replays", type=int, default=200, help="replays a round of one set")
+    add("--learning-rate", type=float, default=0.01, help="slow rate (0.01)")
+    add("--actors", type=int, default=2, help="engine actors (2)")
+    add("--seed", type=int, default=5, help="episodes and replays (5)")
+    add("--out", type=pathlib.Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
-    report = run(args)
+    meta = run_metadata()
+    given = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    meta["command"] = " ".join(["bench/consolidation_curves.py", *given])
+    started = time.perf_counter()
+    report = {"meta": meta, **run(args)}
+    report["wall_s"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")
     stem = args.out / f"consolidation-{stamp}"

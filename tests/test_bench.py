@@ -298,8 +298,12 @@ def test_consolidation_curves_show_interleaving_protect_the_first_set(tmp_path):
     import consolidation_curves
 
     argv = ["--nodes", "600", "--episodes", "8", "--rounds", "3", "--replays", "120"]
-    report = consolidation_curves.main([*argv, "--actors", "1", "--out", str(tmp_path)])
+    argv += ["--actors", "1", "--out", str(tmp_path)]
+    report = consolidation_curves.main(argv)
     assert (tmp_path / next(p.name for p in tmp_path.glob("*.json"))).exists()
+    command = " ".join(["bench/consolidation_curves.py", *argv])
+    assert report["meta"]["command"] == command
+    assert report["meta"]["versions"]["numba"] and report["wall_s"] > 0
     assert report["a_after_b"]["interleaved"] > report["a_after_b"]["sequential"]
     for mode in ("sequential", "interleaved"):
         assert 10 <= report["curves"][mode]["compression"] <= 20
