@@ -9,15 +9,20 @@
     pull wave             actor killed while chunks run,  ActorDiedError; after
                           or once chunks are stolen       restart() the reference
     gamma-cycle barrier   actor killed once one arrived   the same
-    driver                SIGTERM, idle or spreading      actors gone in 5 s;
-                                                          segments gone or swept
+    graph change,         actor killed while it writes    the same; nothing
+    consolidation         the change into its shard       half-applied served
+    every phase above,    the driver (the coordinator)    actors gone in 5 s;
+    and idle              killed                          segments gone or swept
+    driver                SIGTERM with a sys.exit handler the interpreter's exit
+                                                          closes the engine
     driver spread,        Ctrl-C                          KeyboardInterrupt; the
     hand-over, gather                                     next spreads bit-exact
     set-up                64 actors on 2 cores; 5000;     works; ValueError /
                           more nodes than 32-bit ids      GraphError first
 
-Every test runs under the fixture that fails it if a segment of this process
-or a child process outlives it, and every wait has a bound.
+Every kill is sent both as SIGKILL and as SIGTERM. Every test runs under
+the fixture that fails it if a segment of this process or a child process
+outlives it, and every wait has a bound.
 """
 
 import multiprocessing
@@ -189,16 +194,24 @@ def _failing_fill_shard(victim, what, pid_file):
     return fill_shard
 
 
-def _kill_pid_in(pid_file):
+def _kill_pid_in(pid_file, signum=signal.SIGKILL):
     pid = int(Path(pid_file).read_text())
     assert pid in [child.pid for child in psutil.Process().children()]
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, signum)
     return pid
 
 
+#: The two ways an actor or the driver is killed from outside: ``kill -9``
+#: and a plain ``kill`` (as a batch system or systemd stops a job).
+KILL_SIGNALS = pytest.mark.parametrize(
+    "signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"]
+)
+
+
+@KILL_SIGNALS
 @pytest.mark.parametrize("victim", [0, 2], ids=["first", "last"])
 def test_actor_killed_while_copying_its_shard_fails_the_start(
-    small_graph, monkeypatch, tmp_path, victim
+    small_graph, monkeypatch, tmp_path, victim, signum
 ):
     Engine(small_graph, actors=1).close()  # kernels loaded outside the patch
     pid_file = tmp_path / "victim.pid"
@@ -207,14 +220,14 @@ def test_actor_killed_while_copying_its_shard_fails_the_start(
         "fill_shard",
         _failing_fill_shard(victim, "sleep", pid_file),
     )
-    with _Trigger(pid_file.exists, lambda: _kill_pid_in(pid_file)) as killer:
+    with _Trigger(pid_file.exists, lambda: _kill_pid_in(pid_file, signum)) as killer:
         with pytest.raises(ActorDiedError) as died:
             Engine(small_graph, actors=3)
         failed_at = time.monotonic()
     pid = killer.returned
     assert pid is not None, "the victim never started copying its shard"
     assert re.match(
-        rf"actor {victim} \(pid {pid}\) was killed by SIGKILL", str(died.value)
+        rf"actor {victim} \(pid {pid}\) was killed by {signum.name}", str(died.value)
     )
     # Reported before the victim would even have finished sleeping.
     assert failed_at - killer.acted_at < min(DETECT_S, 8.0)
@@ -260,15 +273,17 @@ def test_start_failure_does_not_ask_to_restart_an_engine_never_returned(
 # -- an actor killed part-way through a spread ---------------------------------
 
 
-def _kill_during_spread(engine, ready, pick_victim, timeout_s=10.0, config=None):
-    """Start a long spread (``config``, LONG by default) and SIGKILL
-    ``pick_victim()`` once ``ready()``. Returns (victim index or None,
+def _kill_during_spread(
+    engine, ready, pick_victim, timeout_s=10.0, config=None, signum=signal.SIGKILL
+):
+    """Start a long spread (``config``, LONG by default) and send ``signum``
+    to ``pick_victim()`` once ``ready()``. Returns (victim index or None,
     seconds from kill to error)."""
     processes = list(engine._processes)
 
     def kill():
         victim = pick_victim()
-        os.kill(processes[victim].pid, signal.SIGKILL)
+        os.kill(processes[victim].pid, signum)
         return victim
 
     with _Trigger(ready, kill, timeout_s=timeout_s) as killer:
@@ -285,7 +300,7 @@ def _kill_during_spread(engine, ready, pick_victim, timeout_s=10.0, config=None)
     assert victim is not None
     pid = processes[victim].pid
     assert re.match(
-        rf"actor {victim} \(pid {pid}\) was killed by SIGKILL; the engine has "
+        rf"actor {victim} \(pid {pid}\) was killed by {signum.name}; the engine has "
         r"stopped: call restart\(\) or close\(\)$",
         str(died),
     ), died
@@ -294,9 +309,11 @@ def _kill_during_spread(engine, ready, pick_victim, timeout_s=10.0, config=None)
     return victim, failed_at - killer.acted_at
 
 
-def _restart_and_check(engine, graph, mode_counter):
+def _restart_and_check(engine, graph, mode_counter, signum=signal.SIGKILL):
     """After a lost actor: refused until restarted, then the reference."""
-    with pytest.raises(EngineClosedError, match=r"killed by SIGKILL\): call restart"):
+    with pytest.raises(
+        EngineClosedError, match=rf"killed by {signum.name}\): call restart"
+    ):
         engine.spread({0: 1.0}, CHECK)
     engine.restart()
     result = engine.spread({0: 1.0}, CHECK)
@@ -308,8 +325,9 @@ def _restart_and_check(engine, graph, mode_counter):
 
 
 @pytest.mark.slow
+@KILL_SIGNALS
 @pytest.mark.parametrize("when", ["pulling", "stealing"])
-def test_actor_killed_in_a_pull_wave(big_graph, monkeypatch, when):
+def test_actor_killed_in_a_pull_wave(big_graph, monkeypatch, when, signum):
     monkeypatch.setattr(engine_module, "HAND_OVER_CUES", 1)
     # Four actors on two cores: a descheduled actor's chunks get stolen.
     with Engine(big_graph, actors=4) as engine:
@@ -325,18 +343,21 @@ def test_actor_killed_in_a_pull_wave(big_graph, monkeypatch, when):
                 return 1
             return int(np.argmax(_actor_words(engine, control.A_STEALS)))
 
-        victim, detect_s = _kill_during_spread(engine, ready, pick_victim, 5.0)
+        victim, detect_s = _kill_during_spread(
+            engine, ready, pick_victim, 5.0, signum=signum
+        )
         if victim is None:
             pytest.skip(f"no chunk was {when[:-3]}ed within 5 s")
         assert detect_s < DETECT_S
-        _restart_and_check(engine, big_graph, "pull_waves")
+        _restart_and_check(engine, big_graph, "pull_waves", signum)
         names = engine._segments.names
         processes = list(engine._processes)
     assert_all_gone(names, processes)
 
 
 @pytest.mark.slow
-def test_actor_killed_at_the_barrier(big_graph, monkeypatch):
+@KILL_SIGNALS
+def test_actor_killed_at_the_barrier(big_graph, monkeypatch, signum):
     monkeypatch.setattr(engine_module, "HAND_OVER_EDGES", 0)
     with Engine(big_graph, actors=2) as engine:
         engine.pull_edges = 2**62  # every wave pushes
@@ -347,10 +368,10 @@ def test_actor_killed_at_the_barrier(big_graph, monkeypatch):
             value = int(engine.ctl[control.ARRIVALS])
             return _command_out(engine, command) and value % 2 == 1
 
-        victim, detect_s = _kill_during_spread(engine, ready, lambda: 1)
+        victim, detect_s = _kill_during_spread(engine, ready, lambda: 1, signum=signum)
         assert victim == 1, "the spread ended before the kill"
         assert detect_s < DETECT_S
-        _restart_and_check(engine, big_graph, "push_waves")
+        _restart_and_check(engine, big_graph, "push_waves", signum)
 
 
 #: A neural spread that keeps a 2e5-node graph firing for 300 gamma
@@ -360,8 +381,9 @@ NEURAL_CHECK = NeuralConfig(max_cycles=5)
 
 
 @pytest.mark.slow
+@KILL_SIGNALS
 @pytest.mark.parametrize("mode", ["pull", "push"])
-def test_actor_killed_in_a_neural_spread(big_graph, monkeypatch, mode):
+def test_actor_killed_in_a_neural_spread(big_graph, monkeypatch, mode, signum):
     monkeypatch.setattr(engine_module, "HAND_OVER_EDGES", 0)
     with Engine(big_graph, actors=2) as engine:
         engine.pull_edges = 1 if mode == "pull" else 2**62
@@ -372,7 +394,7 @@ def test_actor_killed_in_a_neural_spread(big_graph, monkeypatch, mode):
             return _command_out(engine, command) and min(_actor_words(engine, counter))
 
         victim, detect_s = _kill_during_spread(
-            engine, ready, lambda: 1, config=NEURAL_LONG
+            engine, ready, lambda: 1, config=NEURAL_LONG, signum=signum
         )
         assert victim == 1, "the neural spread ended before the kill"
         assert detect_s < DETECT_S
@@ -445,7 +467,8 @@ def _check_unchanged_then_change(engine, graph, updates):
 
 
 @pytest.mark.slow
-def test_actor_killed_while_the_graph_changes(mid_graph, monkeypatch):
+@KILL_SIGNALS
+def test_actor_killed_while_the_graph_changes(mid_graph, monkeypatch, signum):
     """Consolidation's write into the shards (Engine.associate) loses an
     actor: a clear error, nothing half-applied served, and a restart
     rebuilds the shards from the graph as it was."""
@@ -456,10 +479,13 @@ def test_actor_killed_while_the_graph_changes(mid_graph, monkeypatch):
         processes = list(engine._processes)
 
         def kill():
-            os.kill(processes[1].pid, signal.SIGKILL)
+            os.kill(processes[1].pid, signum)
 
         with _Trigger(lambda: _command_out(engine, command), kill) as killer:
-            with pytest.raises(ActorDiedError, match=r"actor 1 \(pid \d+\) was killed"):
+            with pytest.raises(
+                ActorDiedError,
+                match=rf"actor 1 \(pid \d+\) was killed by {signum.name}",
+            ):
                 engine.associate(*updates)
         assert time.monotonic() - killer.acted_at < DETECT_S
         with pytest.raises(EngineClosedError, match="call restart"):
@@ -490,7 +516,8 @@ def test_ctrl_c_while_the_graph_changes(mid_graph, monkeypatch):
 
 
 @pytest.mark.slow
-def test_actor_killed_during_consolidation(mid_graph, monkeypatch):
+@KILL_SIGNALS
+def test_actor_killed_during_consolidation(mid_graph, monkeypatch, signum):
     from engram_actors.memory import ConsolidationConfig, Memory
 
     _slow_updates(monkeypatch)
@@ -502,9 +529,9 @@ def test_actor_killed_during_consolidation(mid_graph, monkeypatch):
         processes = list(engine._processes)
         with _Trigger(
             lambda: _command_out(engine, command),
-            lambda: os.kill(processes[0].pid, signal.SIGTERM),
+            lambda: os.kill(processes[0].pid, signum),
         ):
-            with pytest.raises(ActorDiedError, match="killed by SIGTERM"):
+            with pytest.raises(ActorDiedError, match=f"killed by {signum.name}"):
                 memory.consolidate(200)
         assert memory.graph is mid_graph  # nothing of it was taken
         monkeypatch.undo()
@@ -647,6 +674,185 @@ def test_sigterm_to_the_driver(tmp_path, spreading, exit_on_sigterm):
         return
     assert code == -signal.SIGTERM
     # The resource tracker may unlink them once no actor holds its pipe.
+    wait_until(lambda: not segments_of(driver.pid), 3.0)
+    left = segments_of(driver.pid)
+    assert set(left) <= set(names)
+    cleanup = _cleanup()
+    assert cleanup.returncode == 0, cleanup.stderr
+    for name in left:
+        assert f"removed {name} (owner pid {driver.pid} gone" in cleanup.stdout
+    assert segments_of(driver.pid) == []
+
+
+# -- the driver (the coordinator) killed at each phase --------------------------
+
+#: A driver that runs until it reaches ``PHASE`` and then says so on stdout
+#: with the pids of its actors ("phase" pid...), so that the test can kill
+#: it right there. The coordinator lives in the driver: its waves, barriers
+#: and hand-overs run in this process.
+PHASE_DRIVER = textwrap.dedent(
+    """
+    import os, sys, threading, time
+    import multiprocessing
+    import engram_actors.actor as actor_module
+    import engram_actors.engine as engine_module
+    from engram_actors import Engine, SpreadConfig, generators
+    from scheduler import control
+
+    PHASE = sys.argv[1]
+    LONG = SpreadConfig(threshold=0.0, max_hops=200)
+    graph = generators.generate("random", 200_000, seed=3)
+
+    def say(*pids):
+        print("phase", *pids, flush=True)
+
+    def watch(engine, ready):
+        # Reports once ready() holds while a command is out, then idles.
+        command = engine.ctl[control.COMMAND]
+        pids = [process.pid for process in engine._processes]
+
+        def run():
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                out = (
+                    engine.ctl[control.COMMAND] > command
+                    and engine.ctl[control.DONE] < engine.actors
+                )
+                if out and ready():
+                    say(*pids)
+                    return
+                time.sleep(0)
+            print("missed", flush=True)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def words(engine, word):
+        return [
+            int(engine.ctl[control.actor_word(k, word)])
+            for k in range(engine.actors)
+        ]
+
+    if PHASE == "start":
+        real = actor_module.fill_shard
+
+        def fill_shard(*args, **kwargs):
+            # Every actor holds here (the driver's own warm-up does not).
+            name = multiprocessing.current_process().name
+            if name == "engram-actor-1":
+                say(os.getppid())
+            if name.startswith("engram-actor-"):
+                time.sleep(30)
+            return real(*args, **kwargs)
+
+        actor_module.fill_shard = fill_shard
+        Engine(graph, actors=2)
+        sys.exit("the engine started")
+
+    if PHASE == "consolidation":
+        from engram_actors.memory import ConsolidationConfig, Memory
+
+        real = actor_module.apply_updates
+
+        def apply_updates(*args, **kwargs):
+            if multiprocessing.current_process().name.startswith("engram-actor-"):
+                time.sleep(30)
+            return real(*args, **kwargs)
+
+        actor_module.apply_updates = apply_updates
+        memory = Memory(graph, 2, consolidation=ConsolidationConfig())
+        for first in range(0, 60, 6):
+            memory.encode({v: 1.0 for v in range(first, first + 6)})
+        watch(memory.engine, lambda: True)
+        memory.consolidate(200)
+        sys.exit("consolidation ended")
+
+    actors = 4 if PHASE == "stealing" else 2
+    engine = Engine(graph, actors=actors)
+    engine.spread({0: 1.0}, threshold=0.0, max_hops=2)
+    if PHASE == "idle":
+        say(*[process.pid for process in engine._processes])
+        time.sleep(60)
+        sys.exit("not killed")
+    if PHASE in ("mid-wave", "stealing"):
+        engine_module.HAND_OVER_CUES = 1
+        engine.pull_edges = 1  # every wave pulls chunks
+        counter = control.A_CHUNKS if PHASE == "mid-wave" else control.A_STEALS
+        watch(engine, lambda: any(words(engine, counter)))
+    elif PHASE == "barrier":
+        engine_module.HAND_OVER_EDGES = 0
+        engine.pull_edges = 2**62  # every wave pushes
+        # An odd count: one actor has arrived and waits for the other.
+        watch(engine, lambda: int(engine.ctl[control.ARRIVALS]) % 2 == 1)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        engine.spread({0: 1.0}, LONG)
+    sys.exit("not killed")
+    """
+)
+
+DRIVER_PHASES = ["start", "idle", "mid-wave", "barrier", "stealing", "consolidation"]
+
+
+def _descendants(pid):
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.slow
+@KILL_SIGNALS
+@pytest.mark.parametrize("phase", DRIVER_PHASES)
+def test_driver_killed_at_each_phase(tmp_path, phase, signum):
+    """Kill the driver with the coordinator in it, at each phase of a spread
+    and of consolidation: its actors and its resource tracker are gone
+    within 5 s, and every segment is removed then, or by the cleanup
+    command (a killed process runs no code of its own)."""
+    with open(tmp_path / "driver.err", "w") as stderr:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", PHASE_DRIVER, phase],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            ready, _, _ = select.select([driver.stdout], [], [], 90)
+            line = driver.stdout.readline() if ready else ""
+            if line.startswith("missed") and phase == "stealing":
+                pytest.skip("no chunk was stolen within 30 s")
+            assert line.startswith("phase"), (
+                f"the driver never reached {phase}: {line!r}\n"
+                + (tmp_path / "driver.err").read_text()[-2000:]
+            )
+            descendants = _descendants(driver.pid)
+            pids = {process.pid for process in descendants}
+            # The actors the driver named are among them (for "start", the
+            # actors are still copying their shards and the line names the
+            # driver itself).
+            named = {int(pid) for pid in line.split()[1:]}
+            assert named <= pids | {driver.pid}
+            assert len(pids) >= 2
+            names = segments_of(driver.pid)
+            assert names, "the driver had no segment to leave behind"
+            os.kill(driver.pid, signum)
+            code = driver.wait(timeout=10)
+            killed_at = time.monotonic()
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+                driver.wait()
+            driver.stdout.close()
+    assert code == -signum
+
+    assert wait_until(lambda: all(exited(pid) for pid in pids), 5.0), (
+        f"processes of the driver outlived it: "
+        f"{[pid for pid in pids if not exited(pid)]}"
+    )
+    assert time.monotonic() - killed_at < 5.0
+    # The resource tracker unlinks what it knows of once no process holds
+    # its pipe; what it missed, cleanup removes.
     wait_until(lambda: not segments_of(driver.pid), 3.0)
     left = segments_of(driver.pid)
     assert set(left) <= set(names)
