@@ -50,6 +50,7 @@ FIELDS = (
     "p99_us",
     "seconds",
     "touched_median",
+    "spikes_median",
     "threshold",
     "peak_rss_mb",
     "repeats",
@@ -60,6 +61,7 @@ METRICS = {
     "build": ("seconds", False),
     "full_wave": ("edges_per_s", True),
     "recall": ("p50_us", False),
+    "neural_recall": ("p50_us", False),
     "io": ("seconds", False),
 }
 

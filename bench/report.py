@@ -38,6 +38,12 @@ def _figure(record):
             f"p50 {record['p50_us']:,.0f} µs, p99 {record['p99_us']:,.0f} µs, "
             f"{touched:,.0f} touched"
         )
+    if workload == "neural_recall":
+        return (
+            f"p50 {record['p50_us']:,.0f} µs, p99 {record['p99_us']:,.0f} µs, "
+            f"{record['touched_median']:,.0f} touched, "
+            f"{record['spikes_median']:,.0f} spikes"
+        )
     return f"{record['seconds']:,.3f} s"
 
 

@@ -3,7 +3,8 @@
 ::
 
     topologies x sizes --> workloads.measure_graph --> records (one per figure)
-                                 |  per graph: build, full wave, recall, io
+                                 |  per graph: build, full wave, recall,
+                                 |  neural recall, io
                                  v
     systems.make_systems: engine x actors, reference, reference-kernel,
                           scipy, graphblas, igraph, networkit, networkx

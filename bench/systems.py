@@ -8,14 +8,19 @@ harness records it instead of leaving a gap. Packages outside the test extra
 are imported only in ``prepare``, so the harness runs without them and
 records those systems as unavailable.
 
-Two workloads run through the adapters (``bench/workloads.py`` times them):
+Three workloads run through the adapters (``bench/workloads.py`` times them):
 
 - full wave: ``full_wave()`` returns a function that runs one full wave
   (every node fires once with activation 1) and the number of edges that
   function traverses;
 - recall: ``recall(cue_ids, threshold)`` spreads from the cues with
   activation 1 for three waves (decay 0.8) and returns the number of nodes
-  touched and the edges traversed (None where the system does not say).
+  touched and the edges traversed (None where the system does not say);
+- neural recall: ``neural_recall(cue_ids, config)`` runs the neural model
+  (integrate-and-fire nodes in gamma cycles, ``NeuralConfig``) from the
+  cues and returns the nodes touched, the edges traversed and the spikes.
+  Only engram-actors' own runners have that model; every other adapter
+  names the workload unsupported.
 """
 
 import importlib
@@ -24,13 +29,21 @@ import importlib.util
 import numpy as np
 
 import engram_actors
-from engram_actors import SpreadConfig, reference
+from engram_actors import NeuralConfig, SpreadConfig, reference
 from engram_actors.models import pulse
 
 __all__ = ["SYSTEMS", "System", "make_systems"]
 
 DECAY = 0.8  # the model's default decay, written out for the other systems
 RECALL_HOPS = 3  # waves per recall, as in bench/reference_speed.py
+#: The neural recall's model: the documented defaults (8 gamma cycles of
+#: 25 ms after the cues' cycle, theta gating on).
+NEURAL_RECALL = NeuralConfig()
+#: Why a system outside engram-actors has no neural-recall figure.
+NO_NEURAL_MODEL = (
+    "computes the pulse model only: integrate-and-fire nodes, refractory "
+    "periods, fatigue and theta gating are engram-actors' own"
+)
 NETWORKX_MAX_NODES = 100_000  # a pure-Python spread over more takes minutes
 
 
@@ -71,7 +84,7 @@ class System:
     package = None
     max_nodes = None
     skip_reason = ""
-    unsupported = {}
+    unsupported = {"neural_recall": NO_NEURAL_MODEL}
     note = ""
 
     def availability(self):
@@ -99,6 +112,11 @@ class System:
         """Spread from ``cue_ids``; return (nodes touched, edges or None)."""
         raise NotImplementedError
 
+    def neural_recall(self, cue_ids, config):
+        """Run the neural model from ``cue_ids``; return (nodes touched,
+        edges traversed, spikes)."""
+        raise NotImplementedError
+
     def close(self):
         """Drop what ``prepare`` built."""
         self.graph = None
@@ -109,6 +127,7 @@ class Reference(System):
 
     name = "reference"
     note = "whole spread: cue checks, waves and the result"
+    unsupported = {}
 
     def full_wave(self):
         n = self.graph.num_nodes
@@ -122,6 +141,11 @@ class Reference(System):
         result = reference.spread(self.graph, cues, config)
         return len(result), result.stats.edges_traversed
 
+    def neural_recall(self, cue_ids, config):
+        cues = (cue_ids, np.ones(cue_ids.size, np.float32))
+        result = reference.spread_neural(self.graph, cues, config)
+        return len(result), result.stats.edges_traversed, int(result.spikes.sum())
+
 
 class ReferenceKernel(System):
     """The reference's dense wave kernel alone: the loop a parallel runner splits."""
@@ -130,7 +154,9 @@ class ReferenceKernel(System):
     note = "pulse.push_dense over every node, no cue checks or result"
     unsupported = {
         "recall": "the kernel is one wave's edge loop; a recall needs the whole "
-        "spread (the reference row)"
+        "spread (the reference row)",
+        "neural_recall": "the kernel is the pulse model's wave; the neural "
+        "model's cycle is the reference row",
     }
 
     def prepare(self, graph):
@@ -167,6 +193,7 @@ class Engine(System):
 
     name = "engine"
     note = "engram_actors.Engine, non-deterministic mode"
+    unsupported = {}
 
     def __init__(self, actors):
         self.actors = actors
@@ -192,6 +219,11 @@ class Engine(System):
         cues = (cue_ids, np.ones(cue_ids.size, np.float32))
         result = self.engine.spread(cues, config)
         return len(result), result.stats.edges_traversed
+
+    def neural_recall(self, cue_ids, config):
+        cues = (cue_ids, np.ones(cue_ids.size, np.float32))
+        result = self.engine.spread(cues, config)
+        return len(result), result.stats.edges_traversed, int(result.spikes.sum())
 
     def close(self):
         engine, self.engine = getattr(self, "engine", None), None
@@ -345,7 +377,8 @@ class Networkit(System):
     note = "unweighted BFS from node 0 over every reachable edge, no arithmetic"
     unsupported = {
         "recall": "no depth-limited or thresholded traversal from a set of "
-        "sources; a full BFS would measure the graph, not a recall"
+        "sources; a full BFS would measure the graph, not a recall",
+        "neural_recall": NO_NEURAL_MODEL,
     }
 
     def prepare(self, graph):

@@ -7,15 +7,15 @@ For one graph (a topology at a size) :func:`measure_graph` runs, in order:
 2. full wave: every node fires once with activation 1; edges per second;
 3. recall: 10 random cues, 3 waves, the threshold bisected so that the
    reference touches about 1,000 nodes; latency per cue set;
-4. io: saving the graph as npz and loading it back, read and memory-mapped.
+4. neural recall: the neural model (integrate-and-fire nodes, refractory
+   periods, fatigue, theta gating; ``systems.NEURAL_RECALL``, the documented
+   defaults) from 10 random cues of activation 1; latency per cue set, with
+   nodes touched, spikes and edges traversed;
+5. io: saving the graph as npz and loading it back, read and memory-mapped.
 
 All systems see the same graph, the same cue sets and the same threshold,
 in one process, so their ratios hold while the shared machine's speed
 drifts. A system that cannot run a workload gets a record that says why.
-
-The neural-model workload (integrate-and-fire over the same graphs) will be
-a fifth step here, with its own entry in ``records.METRICS``, once the
-library has the model to measure.
 """
 
 import logging
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from records import PeakRss, make_record
-from systems import RECALL_HOPS
+from systems import NEURAL_RECALL, RECALL_HOPS
 
 from engram_actors import SpreadConfig, generators, io, reference
 
@@ -55,13 +55,16 @@ class Options:
     cue_sets : int
         Recall cue sets (latencies) per system and graph.
     workloads : tuple of str
-        Which of ``build``, ``full_wave``, ``recall``, ``io`` to run.
+        Which of ``build``, ``full_wave``, ``recall``, ``neural_recall`` and
+        ``io`` to run.
     """
 
     def __init__(self, repeats=5, cue_sets=1000, workloads=None):
         self.repeats = repeats
         self.cue_sets = cue_sets
-        self.workloads = tuple(workloads or ("build", "full_wave", "recall", "io"))
+        self.workloads = tuple(
+            workloads or ("build", "full_wave", "recall", "neural_recall", "io")
+        )
 
 
 def cue_sets(num_nodes, count, seed):
@@ -109,7 +112,8 @@ def _failed(error):
 
 
 def measure_graph(topology, n, systems, options, progress=None):
-    """Every record for one graph: build, full wave, recall and io.
+    """Every record for one graph: build, full wave, recall, neural recall
+    and io.
 
     Parameters
     ----------
@@ -164,9 +168,7 @@ def measure_graph(topology, n, systems, options, progress=None):
         ):
             records.append(_record("build", shape, system, variant="convert", **fields))
         if fields.get("status") == "error":
-            records.extend(
-                _not_run(system, shape, ("full_wave", "recall"), **_reason(fields))
-            )
+            records.extend(_not_run(system, shape, SPREADS, **_reason(fields)))
         else:
             ready.append(system)
 
@@ -177,6 +179,11 @@ def measure_graph(topology, n, systems, options, progress=None):
                 records.append(_full_wave(system, shape, options))
         if "recall" in options.workloads:
             records.extend(_recall_all(graph, shape, ready, options, step))
+        if "neural_recall" in options.workloads:
+            cues = cue_sets(graph.num_nodes, options.cue_sets, seed=2)
+            for system in ready:
+                step(f"{topology} n={n:.0e}: neural recall {system.name}")
+                records.append(_neural_recall(system, shape, cues))
     finally:
         for system in ready:
             system.close()
@@ -209,10 +216,14 @@ def _blocked(system, graph):
     return None
 
 
+#: The workloads that run through a system's adapter.
+SPREADS = ("full_wave", "recall", "neural_recall")
+
+
 def _not_run(system, shape, workloads, status, reason):
     return [
         _record(workload, shape, system, status=status, reason=reason)
-        for workload in ("full_wave", "recall")
+        for workload in SPREADS
         if workload in workloads
     ]
 
@@ -307,6 +318,48 @@ def _recall(system, shape, cues, threshold):
         repeats=len(cues),
     )
     if None not in edges:
+        record["edges_per_s"] = sum(edges) / sum(latencies)
+    record["latencies_us"] = [round(float(t), 2) for t in micros]
+    return record
+
+
+def _neural_recall(system, shape, cues):
+    reason = system.unsupported.get("neural_recall")
+    if reason:
+        return _record(
+            "neural_recall", shape, system, status="unsupported", reason=reason
+        )
+    latencies, touched, edges, spikes = [], [], [], []
+    try:
+        with PeakRss() as rss:
+            for cue_ids in cues[:WARMUP_SPREADS]:
+                system.neural_recall(cue_ids, NEURAL_RECALL)
+            for cue_ids in cues:
+                started = time.perf_counter()
+                reached, traversed, fired = system.neural_recall(cue_ids, NEURAL_RECALL)
+                latencies.append(time.perf_counter() - started)
+                touched.append(reached)
+                edges.append(traversed)
+                spikes.append(fired)
+    except Exception as error:
+        return _record("neural_recall", shape, system, **_failed(error))
+    micros = np.asarray(latencies) * 1e6
+    chunk_p50 = [float(np.median(c)) for c in np.array_split(micros, LATENCY_CHUNKS)]
+    p50, p99 = np.percentile(micros, [50, 99])
+    record = _record(
+        "neural_recall",
+        shape,
+        system,
+        p50_us=float(p50),
+        p99_us=float(p99),
+        value_min=min(chunk_p50),
+        value_max=max(chunk_p50),
+        touched_median=float(np.median(touched)),
+        spikes_median=float(np.median(spikes)),
+        peak_rss_mb=rss.mb,
+        repeats=len(cues),
+    )
+    if sum(latencies) > 0:
         record["edges_per_s"] = sum(edges) / sum(latencies)
     record["latencies_us"] = [round(float(t), 2) for t in micros]
     return record

@@ -64,10 +64,11 @@ def test_every_record_has_the_schema_and_sane_values(harness_run):
             continue
         assert math.isfinite(record["value"]) and record["value"] > 0
         assert record["value_min"] <= record["value_max"]
-        if record["workload"] != "recall":  # recall's spread is of chunk medians
+        recalls = ("recall", "neural_recall")
+        if record["workload"] not in recalls:  # a recall's spread: chunk medians
             assert record["value_min"] <= record["value"] <= record["value_max"]
         assert record["repeats"] >= 1 and record["peak_rss_mb"] > 0
-        if record["workload"] == "recall":
+        if record["workload"] in recalls:
             assert 0 < record["p50_us"] <= record["p99_us"]
             assert len(record["latencies_us"]) == 20
         if record["system"] == "reference":
@@ -78,7 +79,7 @@ def test_every_system_appears_for_every_graph_and_workload(harness_run):
     _, _, found = harness_run
     wanted = {"reference", "reference-kernel", "scipy", "networkx", "igraph", "engine"}
     for topology in ("random", "small-world"):
-        for workload in ("full_wave", "recall"):
+        for workload in ("full_wave", "recall", "neural_recall"):
             seen = {
                 r["system"]
                 for r in found
@@ -130,6 +131,39 @@ def test_engine_rows_are_measured_at_each_actor_count(harness_run):
             and r["topology"] == record["topology"]
         )
         assert record["touched_median"] == reference["touched_median"]
+
+
+def test_neural_recall_is_measured_by_the_runners_that_have_the_model(harness_run):
+    _, _, found = harness_run
+    neural = [r for r in found if r["workload"] == "neural_recall"]
+    for topology in ("random", "small-world"):
+        rows = [r for r in neural if r["topology"] == topology]
+        ran = {(r["system"], r["actors"]) for r in rows if r["status"] == "ok"}
+        assert ran == {("reference", 1), ("engine", 1), ("engine", 2)}
+        for record in rows:
+            if record["status"] == "ok":
+                assert record["touched_median"] > 0 and record["spikes_median"] > 0
+                assert record["edges_per_s"] > 0
+                continue
+            # Every other system says why it has no figure.
+            assert record["status"] in ("unsupported", "unavailable"), record
+            assert record["reason"]
+        reference = next(r for r in rows if r["system"] == "reference")
+        for record in rows:
+            if record["system"] == "engine":
+                # The same model: the same nodes lit and spikes (a push wave
+                # on the actors may add a node's inputs in another order).
+                assert record["touched_median"] == pytest.approx(
+                    reference["touched_median"], rel=0.02
+                )
+                assert record["spikes_median"] == pytest.approx(
+                    reference["spikes_median"], rel=0.02
+                )
+    unsupported = {
+        r["system"]: r["reason"] for r in neural if r["status"] == "unsupported"
+    }
+    assert "pulse model only" in unsupported["scipy"]
+    assert "reference row" in unsupported["reference-kernel"]
 
 
 def test_a_system_without_its_package_leaves_unavailable_records():
