@@ -9,8 +9,9 @@ For one graph (a topology at a size) :func:`measure_graph` runs, in order:
    reference touches about 1,000 nodes; latency per cue set;
 4. neural recall: the neural model (integrate-and-fire nodes, refractory
    periods, fatigue, theta gating; ``systems.NEURAL_RECALL``, the documented
-   defaults) from 10 random cues of activation 1; latency per cue set, with
-   nodes touched, spikes and edges traversed;
+   defaults) from 10 random cues of activation 1 (at most
+   ``NEURAL_CUE_SETS`` sets); latency per cue set, with nodes touched,
+   spikes and edges traversed;
 5. io: saving the graph as npz and loading it back, read and memory-mapped.
 
 All systems see the same graph, the same cue sets and the same threshold,
@@ -43,6 +44,10 @@ CALIBRATION_STEPS = 20  # bisection steps: the threshold to about 1e-6
 LATENCY_CHUNKS = 5  # recall's spread: the p50 of each fifth of the cue sets
 WARMUP_SPREADS = 3  # untimed recalls per system first (JIT, caches)
 SLOW_SYSTEM_REPEATS = 3  # most full-wave repeats for a pure-Python system
+#: Most cue sets of a neural recall. From 10 cues the neural model lights
+#: up to 40% of a 1e6-node scale-free graph (50 to 180 ms a recall), so
+#: 1,000 sets on three runners would add minutes to every run.
+NEURAL_CUE_SETS = 200
 
 
 class Options:
@@ -180,7 +185,8 @@ def measure_graph(topology, n, systems, options, progress=None):
         if "recall" in options.workloads:
             records.extend(_recall_all(graph, shape, ready, options, step))
         if "neural_recall" in options.workloads:
-            cues = cue_sets(graph.num_nodes, options.cue_sets, seed=2)
+            count = min(options.cue_sets, NEURAL_CUE_SETS)
+            cues = cue_sets(graph.num_nodes, count, seed=2)
             for system in ready:
                 step(f"{topology} n={n:.0e}: neural recall {system.name}")
                 records.append(_neural_recall(system, shape, cues))
